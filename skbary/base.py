@@ -1,0 +1,496 @@
+"""Base classes every skbary estimator stands on.
+
+:class:`BaseBarycenter` holds what all estimators share, neural or not: the two input forms
+of ``fit`` (rule in :mod:`skbary.validation`), validation, the fitted attributes
+(``n_features_in_``, ``n_marginals_``, ``weights_``, ``input_labels_``), the plumbing of
+``sample``/``transform``/``inverse_transform`` (argument checks, routing rows by input,
+float64 numpy output) and nested ``prefix__param`` hyperparameters.
+
+:class:`NeuralBarycenter` adds the torch side: device resolution, seeded generators,
+network and optimiser construction from nested parameters (``map__hidden_layer_sizes``,
+``optimizer__betas``), the shared :class:`~skbary.training.TrainingLoop` with ``max_iter``,
+``max_time``, history, progress bar, skorch callbacks and divergence checks, chunked
+inference, and CPU-portable pickling.
+
+A method subclass implements ``_fit(marginals, weights)`` and the ``_sample``,
+``_transform`` (and optionally ``_inverse_transform``) hooks; see the estimators for
+examples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.history import History
+from skorch.utils import params_for
+from torch import nn
+
+from .training import MarginalBatches, TrainingLoop, resolve_device
+from .validation import check_n_samples, check_rows, is_list_form, resolve_fit_input
+
+__all__ = ["BaseBarycenter", "NeuralBarycenter"]
+
+
+def _has_inverse(estimator: BaseBarycenter) -> bool:
+    return estimator._learns_inverse
+
+
+class BaseBarycenter(TransformerMixin, BaseEstimator):
+    """Shared contract of the skbary estimators (see the package README).
+
+    Subclasses declare nested hyperparameter prefixes in ``_prefixes``: any keyword
+    ``prefix__name`` given to ``__init__`` or ``set_params`` is stored as an attribute and
+    returned by ``get_params``, so ``GridSearchCV`` can search it by name.
+    """
+
+    _prefixes: ClassVar[tuple[str, ...]] = ()
+    _learns_inverse: ClassVar[bool] = False
+
+    # ------------------------------------------------------------------ parameters
+    def _set_prefixed(self, kwargs: Mapping[str, Any]) -> None:
+        """Store ``prefix__name`` keyword arguments given to ``__init__`` unchanged.
+
+        Following scikit-learn, nothing is validated here; :meth:`_check_prefixed` (called
+        at the start of fit) rejects names whose prefix the estimator does not declare.
+        """
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    def _check_prefixed(self) -> None:
+        """Raise TypeError for keyword arguments that are neither parameters nor nested ones."""
+        known = set(self._get_param_names())
+        for key in vars(self):
+            if key.startswith("_") or key.endswith("_") or key in known:
+                continue
+            if "__" not in key or key.split("__", 1)[0] not in self._prefixes:
+                allowed = ", ".join(f"{p}__*" for p in self._prefixes) or "none"
+                raise TypeError(
+                    f"{type(self).__name__} got an unexpected keyword argument {key!r}; "
+                    f"nested parameters allowed here: {allowed}."
+                )
+
+    def _prefixed_params(self) -> dict[str, Any]:
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if "__" in k and not k.startswith("_") and k.split("__", 1)[0] in self._prefixes
+        }
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters, including nested ``prefix__name`` ones."""
+        params = super().get_params(deep=deep)
+        params.update(self._prefixed_params())
+        return params
+
+    def set_params(self, **params: Any) -> BaseBarycenter:
+        """Set parameters; ``prefix__name`` keys with a declared prefix are stored as given."""
+        nested = {
+            k: params.pop(k)
+            for k in list(params)
+            if "__" in k and k.split("__", 1)[0] in self._prefixes
+        }
+        for key, value in nested.items():
+            setattr(self, key, value)
+        if params:
+            super().set_params(**params)
+        return self
+
+    def _nested(self, prefix: str, defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``defaults`` updated with the ``prefix__*`` parameters (prefix stripped)."""
+        out = dict(defaults or {})
+        out.update(params_for(prefix, self._prefixed_params()))
+        return out
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any = None, weights: Any = None) -> BaseBarycenter:
+        """Fit the barycenter of the inputs.
+
+        Parameters
+        ----------
+        X : list of array-like of shape (n_k, n_features), or array-like (n, n_features)
+            The list form (one array per input) or the flat form (all rows, with ``y``).
+            The rule: a ``list``/``tuple`` of 2-D arrays is the list form, anything else
+            the flat form (:mod:`skbary.validation`).
+        y : array-like, optional
+            List form: the weight vector (as in ``fit([X1, X2], [0.3, 0.7])``).
+            Flat form: the input label of each row; None means one input.
+        weights : array-like of shape (K,), optional
+            Barycenter weights (non-negative, summing to 1). Overrides the estimator's
+            ``weights`` parameter; uniform when neither is given.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_prefixed()
+        marginals, a, labels, flat = resolve_fit_input(
+            X, y, weights, default_weights=getattr(self, "weights", None)
+        )
+        if flat is not None:
+            validate_data(self, X, reset=True, ensure_all_finite=True, skip_check_array=True)
+        else:
+            validate_data(self, X[0], reset=True, skip_check_array=True)
+        self.n_features_in_ = marginals[0].shape[1]
+        self.n_marginals_ = len(marginals)
+        self.weights_ = a
+        self.input_labels_ = labels
+        self._fit_input_model(marginals, a)
+        self._fit(marginals, a)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        """Fit, then map the training rows onto the barycenter.
+
+        In the flat form each row is mapped with the map of its own input (``k=y``); in the
+        list form a list with one mapped array per input is returned.
+        """
+        self.fit(X, y, **fit_params)
+        if is_list_form(X):
+            return [self.transform(Xk, k) for k, Xk in enumerate(X)]
+        return self.transform(X, k=y)
+
+    def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ input model
+    def _fit_input_model(self, marginals: list[NDArray], weights: NDArray) -> None:
+        """Gaussian model of each input, used to guess a row's input when ``k`` is None."""
+        means, chols, logdets = [], [], []
+        for m in marginals:
+            m = m.astype(np.float64)
+            mu = m.mean(axis=0)
+            cov = np.atleast_2d(np.cov(m, rowvar=False, bias=True))
+            d = cov.shape[0]
+            cov = cov + (1e-6 * np.trace(cov) / d + 1e-12) * np.eye(d)
+            L = np.linalg.cholesky(cov)
+            means.append(mu)
+            chols.append(L)
+            logdets.append(2 * np.log(np.diag(L)).sum())
+        counts = np.array([len(m) for m in marginals], dtype=np.float64)
+        self._input_means = np.stack(means)
+        self._input_chols = np.stack(chols)
+        self._input_logprior = np.log(counts / counts.sum()) - 0.5 * np.array(logdets)
+
+    def _guess_inputs(self, X: NDArray) -> NDArray[np.int64]:
+        if self.n_marginals_ == 1:
+            return np.zeros(X.shape[0], dtype=np.int64)
+        scores = np.empty((X.shape[0], self.n_marginals_))
+        for k in range(self.n_marginals_):
+            z = np.linalg.solve(self._input_chols[k], (X - self._input_means[k]).T)
+            scores[:, k] = self._input_logprior[k] - 0.5 * (z**2).sum(axis=0)
+        return scores.argmax(axis=1)
+
+    # ------------------------------------------------------------------ public API
+    def _resolve_k(self, k: Any, X: NDArray) -> NDArray[np.int64]:
+        """Position (0..K-1) of every row's input from ``k`` (label, labels, or None)."""
+        if k is None:
+            return self._guess_inputs(X)
+        labels = self.input_labels_
+        k_arr = np.asarray(k)
+        if k_arr.ndim == 0:
+            k_arr = np.full(X.shape[0], k_arr.item(), dtype=k_arr.dtype)
+        elif k_arr.ndim != 1 or k_arr.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"k must be an input label or one label per row of X ({X.shape[0]} rows), "
+                f"got shape {k_arr.shape}."
+            )
+        if k_arr.dtype.kind == "b" or (
+            k_arr.dtype.kind == "f" and np.any(k_arr != np.round(k_arr))
+        ):
+            raise TypeError(f"k must be an integer input index, got {k!r}.")
+        if k_arr.dtype.kind == "f":
+            k_arr = k_arr.astype(np.int64)
+        pos = np.searchsorted(labels, k_arr)
+        pos = np.clip(pos, 0, len(labels) - 1)
+        bad = labels[pos] != k_arr
+        if np.any(bad):
+            raise ValueError(
+                f"k={k_arr[bad][0]!r} is out of range: the fitted inputs are "
+                f"{list(labels)} (n_marginals_={self.n_marginals_})."
+            )
+        return pos.astype(np.int64)
+
+    def _route(self, fn: Callable[[NDArray, int], NDArray], X: NDArray, k: Any) -> NDArray:
+        pos = self._resolve_k(k, X)
+        out = None
+        for kk in np.unique(pos):
+            rows = pos == kk
+            Yk = np.asarray(fn(X[rows], int(kk)), dtype=np.float64)
+            if out is None:
+                out = np.empty((X.shape[0], Yk.shape[1]), dtype=np.float64)
+            out[rows] = Yk
+        if out is None:
+            out = np.empty((0, self.n_features_out_), dtype=np.float64)
+        return out
+
+    @property
+    def n_features_out_(self) -> int:
+        """Dimension of the barycenter space."""
+        return self.n_features_in_
+
+    def sample(self, n: int, random_state: Any = None) -> NDArray[np.float64]:
+        """Draw ``n`` points from the fitted barycenter.
+
+        Parameters
+        ----------
+        n : int
+            Number of points, a positive integer.
+        random_state : int, RandomState or None
+            Seed of the draw; the same seed gives the same points. None uses the
+            estimator's ``random_state`` (as ``GaussianMixture.sample`` does), so a seeded
+            estimator returns the same points on every call.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features_out_)
+        """
+        check_is_fitted(self)
+        n = check_n_samples(n)
+        if random_state is None:
+            random_state = getattr(self, "random_state", None)
+        return np.asarray(self._sample(n, check_random_state(random_state)), dtype=np.float64)
+
+    def transform(self, X: Any, k: Any = None) -> NDArray[np.float64]:
+        """Map rows of input ``k`` onto the barycenter.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features_in_)
+            Rows of one input, or of several inputs when ``k`` is an array.
+        k : int, array-like of shape (n,), or None
+            The input label (``input_labels_``; 0..K-1 in the list form) of all rows or of
+            each row. None guesses each row's input from a Gaussian model of every input
+            fitted on the training rows (exact routing needs ``k``).
+
+        Returns
+        -------
+        ndarray of shape (n, n_features_out_)
+        """
+        check_is_fitted(self)
+        X = check_rows(X, self.n_features_in_, type(self).__name__)
+        return self._route(self._transform, X, k)
+
+    @available_if(_has_inverse)
+    def inverse_transform(self, Y: Any, k: Any = None) -> NDArray[np.float64]:
+        """Map barycenter points to input ``k`` (for methods that learn that map).
+
+        Parameters
+        ----------
+        Y : array-like of shape (n, n_features_out_)
+            Points of the barycenter space.
+        k : int or array-like of shape (n,)
+            The input to map to (required when there is more than one input).
+
+        Returns
+        -------
+        ndarray of shape (n, n_features_in_)
+        """
+        check_is_fitted(self)
+        Y = check_rows(Y, self.n_features_out_, type(self).__name__, name="Y")
+        if k is None:
+            if self.n_marginals_ > 1:
+                raise ValueError("inverse_transform needs k, the input to map to.")
+            k = self.input_labels_[0]
+        return self._route(self._inverse_transform, Y, k)
+
+    def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
+        raise NotImplementedError
+
+    def _transform(self, X: NDArray, k: int) -> NDArray:
+        raise NotImplementedError
+
+    def _inverse_transform(self, Y: NDArray, k: int) -> NDArray:
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = False
+        return tags
+
+
+class NeuralBarycenter(BaseBarycenter):
+    """Base of the torch estimators: device, seeds, networks, optimisers, training loop.
+
+    Subclass contract:
+
+    * ``__init__`` lists every hyperparameter explicitly (scikit-learn rule), stores them
+      unchanged, and ends with ``self._set_prefixed(kwargs)``.
+    * ``_network_defaults`` maps each network name to its default settings; the user
+      overrides them with ``name__setting`` (``map__hidden_layer_sizes=(64, 64)``). The
+      nested prefixes are these names plus ``optimizer`` (``optimizer__betas=(0.5, 0.9)``).
+    * The common parameters have the same names everywhere: ``weights``, ``batch_size``,
+      ``max_iter``, ``max_time``, ``optimizer``, ``device``, ``random_state``,
+      ``verbose``, ``callbacks``; ``_begin_fit`` reads ``max_iter``, ``max_time``,
+      ``device``, ``random_state``, ``verbose`` and ``callbacks``.
+    * ``_fit(marginals, weights)`` builds networks (inside :meth:`_seeded`), then runs
+      phases with :meth:`_run`.
+    * Fitted torch state lives in ``nn.Module``/``Tensor`` attributes of the estimator (or
+      in ``nn.ModuleList``/``ModuleDict``): pickling moves them to the CPU and loading puts
+      them back on CUDA only where CUDA exists.
+    """
+
+    _network_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    _prefixes: ClassVar[tuple[str, ...]] = ("optimizer",)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_prefixes" not in cls.__dict__:
+            cls._prefixes = (*cls._network_defaults, "optimizer")
+
+    # ------------------------------------------------------------------ helpers for _fit
+    def _begin_fit(self) -> None:
+        """Resolve the device, seed the generators, start the clock and the history."""
+        self._t0 = time.perf_counter()
+        if self.max_time is not None and (
+            not isinstance(self.max_time, int | float) or self.max_time <= 0
+        ):
+            raise ValueError(
+                f"max_time must be a positive number of seconds or None, got {self.max_time!r}."
+            )
+        if (
+            isinstance(self.max_iter, bool)
+            or not isinstance(self.max_iter, int)
+            or self.max_iter < 1
+        ):
+            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}.")
+        self.device_ = resolve_device(self.device)
+        self._seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        self._generator = torch.Generator(device=self.device_).manual_seed(self._seed)
+        self.history_ = History()
+        self.stop_reason_: dict[str, str] = {}
+        self._loop = TrainingLoop(
+            self, self.history_, self._t0, verbose=self.verbose, callbacks=self.callbacks
+        )
+
+    def _deadline(self, fraction: float = 1.0) -> float | None:
+        """Clock time by which ``fraction`` of ``max_time`` (counted from fit's start) is used."""
+        if self.max_time is None:
+            return None
+        return self._t0 + fraction * float(self.max_time)
+
+    def _time_left(self) -> float:
+        if self.max_time is None:
+            return float("inf")
+        return self._t0 + float(self.max_time) - time.perf_counter()
+
+    def _batches(self, marginals: Sequence[NDArray]) -> MarginalBatches:
+        return MarginalBatches(marginals, self.device_, self._generator)
+
+    @contextlib.contextmanager
+    def _seeded(self, offset: int = 0) -> Iterator[None]:
+        """Context in which torch's CPU generator is seeded (repeatable network init).
+
+        Build networks on the CPU inside it, then move them to ``device_``, so that the
+        initial weights do not depend on the device.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(self._seed + offset)
+            yield
+
+    def _network_params(self, name: str) -> dict[str, Any]:
+        """Settings of network ``name``: its defaults updated with ``name__*`` parameters."""
+        return self._nested(name, self._network_defaults.get(name, {}))
+
+    def _make_optimizer(self, params: Any, lr: float) -> torch.optim.Optimizer:
+        """The estimator's ``optimizer`` class with ``optimizer__*`` keyword arguments."""
+        kwargs = self._nested("optimizer")
+        kwargs.setdefault("lr", lr)
+        return self.optimizer(params, **kwargs)
+
+    def _run(
+        self,
+        step: Callable[[int], Mapping[str, torch.Tensor]],
+        *,
+        n_iter: int,
+        deadline: float | None,
+        phase: str = "train",
+    ) -> int:
+        """Run one training phase in the shared loop; records ``stop_reason_[phase]``."""
+        reason, n_done = self._loop.run(step, n_iter=n_iter, deadline=deadline, phase=phase)
+        self.stop_reason_[phase] = reason
+        return n_done
+
+    def _end_fit(self) -> None:
+        """Close callbacks, drop training-only state, set modules to eval mode."""
+        self._loop.end()
+        for name in ("_loop", "_generator"):
+            self.__dict__.pop(name, None)
+        for value in list(vars(self).values()):
+            if isinstance(value, nn.Module):
+                value.eval()
+        self.fit_time_ = time.perf_counter() - self._t0
+
+    def _divergence_hint(self, loss_name: str) -> str:
+        """Remedy shown when ``loss_name`` becomes NaN; methods refine it per network."""
+        return (
+            f"The networks trained by {loss_name!r} diverged. Try a smaller learning rate "
+            "(e.g. half the current one) or a larger batch_size."
+        )
+
+    # ------------------------------------------------------------------ inference helpers
+    def _tensor(self, X: NDArray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device_)
+
+    def _randn(self, shape: tuple[int, ...], rng: np.random.RandomState) -> torch.Tensor:
+        """Standard normal noise drawn on the CPU (device-independent), moved to the device."""
+        g = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
+        return torch.randn(shape, generator=g).to(self.device_)
+
+    def _apply(
+        self,
+        fn: Callable[[torch.Tensor], torch.Tensor],
+        X: NDArray | torch.Tensor,
+        *,
+        chunk_size: int = 32768,
+        grad: bool = False,
+    ) -> NDArray[np.float64]:
+        """Apply a torch function to rows in chunks and return float64 numpy.
+
+        ``grad=True`` keeps autograd on (maps defined as gradients of potentials).
+        """
+        Xt = X if isinstance(X, torch.Tensor) else self._tensor(X)
+        outs = []
+        with torch.set_grad_enabled(grad):
+            for start in range(0, Xt.shape[0], chunk_size):
+                outs.append(fn(Xt[start : start + chunk_size]).detach())
+        return torch.cat(outs).cpu().numpy().astype(np.float64)
+
+    # ------------------------------------------------------------------ persistence
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        state = dict(state)
+        for key, value in state.items():
+            if isinstance(value, nn.Module):
+                on_cpu = all(t.device.type == "cpu" for t in value.state_dict().values())
+                state[key] = value if on_cpu else copy.deepcopy(value).cpu()
+            elif isinstance(value, torch.Tensor):
+                state[key] = value.detach().cpu()
+        if "device_" in state:
+            state["_fitted_device"] = str(state["device_"])
+            state["device_"] = torch.device("cpu")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        fitted = state.pop("_fitted_device", None)
+        target = torch.device("cpu")
+        if fitted is not None and fitted.startswith("cuda") and torch.cuda.is_available():
+            target = torch.device(fitted)
+        for key, value in state.items():
+            if isinstance(value, nn.Module | torch.Tensor):
+                state[key] = value.to(target)
+        if "device_" in state:
+            state["device_"] = target
+        super().__setstate__(state)

@@ -1,0 +1,6 @@
+"""One module per method; each holds only what is specific to its paper."""
+
+from .free_support import FreeSupportBarycenter
+from .gaussian import GaussianBarycenter
+
+__all__ = ["FreeSupportBarycenter", "GaussianBarycenter"]

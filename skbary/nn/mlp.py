@@ -1,0 +1,125 @@
+"""Multilayer perceptrons: one network, or K networks stacked into one batched module."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "MLP", "BatchedLinear", "BatchedMLP", "make_activation"]
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "celu": nn.CELU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "softplus": nn.Softplus,
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    """Activation module by name (one of :data:`ACTIVATIONS`)."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(
+            f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}."
+        ) from None
+
+
+def _check_hidden(hidden_layer_sizes: Sequence[int]) -> tuple[int, ...]:
+    sizes = tuple(int(h) for h in hidden_layer_sizes)
+    if any(h < 1 for h in sizes):
+        raise ValueError(
+            f"hidden_layer_sizes must be positive integers, got {hidden_layer_sizes!r}."
+        )
+    return sizes
+
+
+class MLP(nn.Sequential):
+    """A fully connected network ``in_features -> hidden... -> out_features``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Input and output widths.
+    hidden_layer_sizes : sequence of int, default=(128, 128)
+        Widths of the hidden layers.
+    activation : str, default="relu"
+        Hidden activation (see :data:`ACTIVATIONS`).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_layer_sizes: Sequence[int] = (128, 128),
+        activation: str = "relu",
+    ) -> None:
+        widths = (in_features, *_check_hidden(hidden_layer_sizes))
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(a, b), make_activation(activation)]
+        layers.append(nn.Linear(widths[-1], out_features))
+        super().__init__(*layers)
+
+
+class BatchedLinear(nn.Module):
+    """K independent linear layers applied in one ``baddbmm``: (K, B, in) -> (K, B, out).
+
+    Each of the K layers is initialised like ``nn.Linear`` (uniform in +-1/sqrt(in)).
+    """
+
+    def __init__(self, n_models: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight = nn.Parameter(
+            torch.empty(n_models, in_features, out_features).uniform_(-bound, bound)
+        )
+        self.bias = nn.Parameter(torch.empty(n_models, 1, out_features).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class BatchedMLP(nn.Module):
+    """K independent MLPs evaluated together: input (K, B, in), output (K, B, out).
+
+    One kernel per layer serves every input, which is what makes training the K maps or
+    potentials of a barycenter together cheap on both CPU and GPU.
+
+    Parameters
+    ----------
+    n_models : int
+        K, the number of stacked networks.
+    in_features, out_features : int
+        Widths of each network.
+    hidden_layer_sizes : sequence of int, default=(128, 128)
+    activation : str, default="relu"
+    """
+
+    def __init__(
+        self,
+        n_models: int,
+        in_features: int,
+        out_features: int,
+        hidden_layer_sizes: Sequence[int] = (128, 128),
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.n_models = n_models
+        widths = (in_features, *_check_hidden(hidden_layer_sizes), out_features)
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(BatchedLinear(n_models, a, b))
+            if i < len(widths) - 2:
+                layers.append(make_activation(activation))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)

@@ -1,0 +1,282 @@
+"""Input forms and argument checks shared by every estimator.
+
+The rule that decides the input form of ``fit`` (documented once, here):
+
+* **List form** -- ``X`` is a ``list`` or ``tuple`` whose items are 2-D array-likes
+  (one per input). The second positional argument of ``fit`` is then the weight vector,
+  which may instead be passed as ``weights=``; giving both is an error, and so is ``y=``.
+* **Flat form** -- anything else is one 2-D array of rows (numpy array, DataFrame, nested
+  list of numbers). The second positional argument is ``y``, the input label of each row
+  (what ``StratifiedKFold``, ``GridSearchCV`` and ``cross_val_score`` split); ``y=None``
+  means a single input. Weights then come from ``weights=`` or the estimator parameter.
+
+A list whose items are not all 2-D is rejected with a message saying which rule failed,
+rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.utils.validation import check_array
+
+__all__ = [
+    "stack",
+    "is_list_form",
+    "resolve_fit_input",
+    "check_weights",
+    "check_n_samples",
+    "check_rows",
+]
+
+MIN_ROWS_PER_INPUT = 2
+
+
+def stack(marginals: Sequence[ArrayLike]) -> tuple[NDArray, NDArray[np.int64]]:
+    """Turn the list form into the flat form.
+
+    Parameters
+    ----------
+    marginals : sequence of array-like of shape (n_k, d)
+        One sample per input.
+
+    Returns
+    -------
+    X : ndarray of shape (sum_k n_k, d)
+        All rows, input after input.
+    y : ndarray of shape (sum_k n_k,)
+        The index k of the input each row comes from.
+    """
+    arrays = [np.asarray(m) for m in marginals]
+    if not arrays:
+        raise ValueError("stack needs at least one input, got an empty sequence.")
+    X = np.concatenate(arrays, axis=0)
+    y = np.concatenate([np.full(len(a), k, dtype=np.int64) for k, a in enumerate(arrays)])
+    return X, y
+
+
+def _ndim(obj: Any) -> int:
+    if hasattr(obj, "ndim"):
+        return int(obj.ndim)
+    if hasattr(obj, "shape"):
+        return len(obj.shape)
+    try:
+        return np.asarray(obj, dtype=object).ndim
+    except ValueError:  # ragged nested lists
+        return -1
+
+
+def is_list_form(X: Any) -> bool:
+    """Whether ``X`` is the list form (a list/tuple of 2-D array-likes).
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is a list or tuple mixing 2-D items with other items, which fits neither form.
+    TypeError
+        If ``X`` is None, a string or a scalar.
+    """
+    if X is None or isinstance(X, str | bytes) or np.isscalar(X):
+        raise TypeError(
+            "X must be a list of 2-D arrays (one per input) or a 2-D array of rows with y "
+            f"giving each row's input; got {type(X).__name__}."
+        )
+    if not isinstance(X, list | tuple):
+        return False
+    if len(X) == 0:
+        raise ValueError("X is an empty list: fit needs at least one input.")
+    dims = [_ndim(item) for item in X]
+    if all(d == 2 for d in dims):
+        return True
+    if any(d == 2 for d in dims):
+        bad = [k for k, d in enumerate(dims) if d != 2]
+        raise ValueError(
+            "X is a list mixing 2-D inputs with other items (items "
+            f"{bad[:5]} are not 2-D). Pass a list of 2-D arrays (n_k, n_features), one per "
+            "input, or one 2-D array of rows with y giving each row's input."
+        )
+    return False
+
+
+def check_weights(weights: ArrayLike, n_marginals: int, name: str = "weights") -> NDArray:
+    """Validate a barycenter weight vector: length K, finite, non-negative, sum 1.
+
+    Parameters
+    ----------
+    weights : array-like of shape (K,)
+        The weights as given by the user.
+    n_marginals : int
+        K, the number of inputs.
+    name : str, default="weights"
+        Argument name used in error messages.
+
+    Returns
+    -------
+    ndarray of shape (K,), float64
+        The weights, renormalised to sum to 1 exactly.
+    """
+    try:
+        a = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a vector of numbers, got {weights!r}.") from exc
+    if a.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D vector of length {n_marginals}, got shape {a.shape}."
+        )
+    if a.shape[0] != n_marginals:
+        raise ValueError(
+            f"{name} has length {a.shape[0]} but there are {n_marginals} inputs; "
+            "give one weight per input."
+        )
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or inf: {a}.")
+    if np.any(a < 0):
+        raise ValueError(f"{name} must be non-negative, got {a}.")
+    if abs(a.sum() - 1.0) > 1e-6:
+        raise ValueError(f"{name} must sum to 1, got sum {a.sum():.6g} for {a}.")
+    return a / a.sum()
+
+
+def check_n_samples(n: Any, name: str = "n") -> int:
+    """Validate a number of samples: a positive integer (not a bool)."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {n!r} ({type(n).__name__}).")
+    if n <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {n}.")
+    return int(n)
+
+
+def _check_one_input(X: Any, name: str) -> NDArray:
+    """check_array with the DESIGN.md messages: 2-D, numeric, finite, at least 2 rows."""
+    arr = check_array(
+        X,
+        dtype=[np.float64, np.float32],
+        ensure_2d=True,
+        ensure_all_finite=True,
+        ensure_min_samples=1,
+        input_name=name,
+    )
+    if arr.shape[0] < MIN_ROWS_PER_INPUT:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} sample (1 sample); every input needs at least "
+            f"{MIN_ROWS_PER_INPUT} rows to be a distribution."
+        )
+    return arr
+
+
+def resolve_fit_input(
+    X: Any,
+    y: Any = None,
+    weights: Any = None,
+    default_weights: Any = None,
+) -> tuple[list[NDArray], NDArray, NDArray, NDArray | None]:
+    """Apply the input-form rule of this module and validate everything.
+
+    Parameters
+    ----------
+    X : list of array-like or array-like
+        The list form or the flat form (see the module docstring).
+    y : array-like or None
+        Weights in the list form (second positional argument), input labels in the flat form.
+    weights : array-like or None
+        Weights passed as a keyword to ``fit``.
+    default_weights : array-like or None
+        The estimator's ``weights`` parameter, used when ``fit`` gets none.
+
+    Returns
+    -------
+    marginals : list of ndarray (n_k, d)
+        One float array per input.
+    weights : ndarray of shape (K,)
+    labels : ndarray of shape (K,)
+        The label of each input (``arange(K)`` in the list form, sorted unique ``y`` otherwise).
+    flat : ndarray or None
+        The validated flat ``X`` (for feature-name bookkeeping), None in the list form.
+    """
+    if is_list_form(X):
+        if y is not None and weights is not None:
+            raise ValueError(
+                "Ambiguous call: in the list form fit(X, weights) the second positional "
+                "argument already is the weight vector; pass weights once."
+            )
+        w = weights if weights is not None else y
+        if w is not None and _ndim(w) == 1 and len(w) != len(X) and len(w) == sum(map(len, X)):
+            raise ValueError(
+                "Ambiguous call: X is a list of inputs but the second argument has one entry "
+                "per row, like the flat form's y. Use fit(list_of_arrays, weights) or "
+                "fit(X_flat, y)."
+            )
+        marginals = [_check_one_input(m, f"X[{k}]") for k, m in enumerate(X)]
+        n_features = {m.shape[1] for m in marginals}
+        if len(n_features) > 1:
+            shapes = [m.shape[1] for m in marginals]
+            raise ValueError(
+                f"All inputs must have the same number of columns; got {shapes} for X[0..]."
+            )
+        labels = np.arange(len(marginals))
+        flat = None
+    else:
+        Xf = check_array(
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_2d=True,
+            ensure_all_finite=True,
+            ensure_min_samples=1,
+            input_name="X",
+        )
+        if y is None:
+            y_arr = np.zeros(Xf.shape[0], dtype=np.int64)
+        else:
+            y_arr = np.asarray(y)
+            if y_arr.ndim != 1 or y_arr.shape[0] != Xf.shape[0]:
+                raise ValueError(
+                    f"y must be a 1-D array with one input label per row of X ({Xf.shape[0]} "
+                    f"rows), got shape {y_arr.shape}. To pass barycenter weights with the flat "
+                    "form, use fit(X, y, weights=...)."
+                )
+            if y_arr.dtype.kind == "f":
+                if not np.all(np.isfinite(y_arr)) or np.any(y_arr != np.round(y_arr)):
+                    raise ValueError(
+                        "y must hold the input label of each row (integers or strings), got "
+                        "non-integer floats; y is not a regression target here."
+                    )
+                y_arr = y_arr.astype(np.int64)
+            elif y_arr.dtype.kind not in "iuUSOb":
+                raise TypeError(f"y must hold input labels, got dtype {y_arr.dtype}.")
+        labels, inverse = np.unique(y_arr, return_inverse=True)
+        marginals = []
+        for k, label in enumerate(labels):
+            rows = Xf[inverse == k]
+            if rows.shape[0] < MIN_ROWS_PER_INPUT:
+                raise ValueError(
+                    f"Input {label!r} (rows of X with y == {label!r}) has {rows.shape[0]} "
+                    f"sample (1 sample); every input needs at least {MIN_ROWS_PER_INPUT} rows."
+                )
+            marginals.append(rows)
+        flat = Xf
+        w = weights
+    K = len(marginals)
+    w = default_weights if w is None else w
+    a = np.full(K, 1.0 / K) if w is None else check_weights(w, K)
+    return marginals, a, labels, flat
+
+
+def check_rows(X: Any, n_features: int, estimator_name: str, name: str = "X") -> NDArray:
+    """Validate rows given to ``transform``/``inverse_transform``: 2-D, finite, d columns."""
+    arr = check_array(
+        X,
+        dtype=[np.float64, np.float32],
+        ensure_2d=True,
+        ensure_all_finite=True,
+        input_name=name,
+    )
+    if arr.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features, but {estimator_name} is expecting "
+            f"{n_features} features as input."
+        )
+    return arr
