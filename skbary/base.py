@@ -350,6 +350,11 @@ class NeuralBarycenter(BaseBarycenter):
         if "_prefixes" not in cls.__dict__:
             cls._prefixes = (*cls._network_defaults, "optimizer")
 
+    @property
+    def history(self) -> History:
+        """Alias of ``history_`` under the name skorch callbacks read (``net.history``)."""
+        return self.history_
+
     # ------------------------------------------------------------------ helpers for _fit
     def _begin_fit(self) -> None:
         """Resolve the device, seed the generators, start the clock and the history."""
@@ -374,6 +379,7 @@ class NeuralBarycenter(BaseBarycenter):
         self._loop = TrainingLoop(
             self, self.history_, self._t0, verbose=self.verbose, callbacks=self.callbacks
         )
+        self._loop.begin()
 
     def _deadline(self, fraction: float = 1.0) -> float | None:
         """Clock time by which ``fraction`` of ``max_time`` (counted from fit's start) is used."""

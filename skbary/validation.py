@@ -10,8 +10,9 @@ The rule that decides the input form of ``fit`` (documented once, here):
   (what ``StratifiedKFold``, ``GridSearchCV`` and ``cross_val_score`` split); ``y=None``
   means a single input. Weights then come from ``weights=`` or the estimator parameter.
 
-A list whose items are not all 2-D is rejected with a message saying which rule failed,
-rather than guessed at.
+A list mixing 2-D items with others, or a list of 1-D numpy arrays (a common slip for a
+list of 1-D inputs), is rejected with a message saying which rule failed rather than
+guessed at; a list of plain Python lists of numbers is the flat form's rows.
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ def is_list_form(X: Any) -> bool:
     dims = [_ndim(item) for item in X]
     if all(d == 2 for d in dims):
         return True
+    if all(d == 1 and hasattr(item, "shape") for d, item in zip(dims, X)):
+        raise ValueError(
+            "X is a list of 1-D arrays. Each input must be a 2-D array (n_k, n_features): "
+            "reshape a 1-D sample with x.reshape(-1, 1)."
+        )
     if any(d == 2 for d in dims):
         bad = [k for k, d in enumerate(dims) if d != 2]
         raise ValueError(
