@@ -1,12 +1,14 @@
 """skbary: continuous optimal-transport barycenters for scikit-learn."""
 
 from .estimators import FreeSupportBarycenter, GaussianBarycenter
+from .pipeline import BarycenterMapper
 from .training import TrainingDivergedError
 from .validation import stack
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BarycenterMapper",
     "FreeSupportBarycenter",
     "GaussianBarycenter",
     "TrainingDivergedError",
