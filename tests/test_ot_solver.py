@@ -1,0 +1,115 @@
+"""The reversed max-min OT map solver (skbary.ot_solver) on problems with a known answer."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from skbary.bures import linear_ot_map
+from skbary.metrics import l2_uvp
+from skbary.ot_solver import MaxMinOTSolver, fit_ot_maps
+from skbary.training import TrainingDivergedError
+
+
+def _gaussian_pairs(K=2, d=2, seed=0):
+    """K Gaussian pairs N(0, S_k) -> N(m_k, T_k), their linear OT maps and samplers."""
+    rng = np.random.RandomState(seed)
+    cs, ct = [], []
+    for _ in range(K):
+        W1 = rng.randn(d, d) / np.sqrt(d) + np.eye(d)
+        W2 = rng.randn(d, d) / np.sqrt(d) + np.eye(d)
+        cs.append(W1 @ W1.T)
+        ct.append(W2 @ W2.T)
+    LS = torch.tensor(np.stack([np.linalg.cholesky(c) for c in cs]), dtype=torch.float32)
+    LT = torch.tensor(np.stack([np.linalg.cholesky(c) for c in ct]), dtype=torch.float32)
+    mt = torch.tensor(rng.randn(K, d), dtype=torch.float32)
+    g = torch.Generator().manual_seed(seed)
+
+    def src(B):
+        return torch.randn(K, B, d, generator=g) @ LS.transpose(1, 2)
+
+    def tgt(B):
+        return torch.randn(K, B, d, generator=g) @ LT.transpose(1, 2) + mt[:, None]
+
+    maps = [linear_ot_map(cs[k], ct[k]) for k in range(K)]
+    return src, tgt, maps, mt.numpy(), ct
+
+
+def _uvps(solver, src, maps, mt, ct):
+    X = src(5000)
+    out = []
+    for k in range(len(maps)):
+        true = X[k].numpy() @ maps[k].T + mt[k]
+        with torch.no_grad():
+            pred = solver.transport_one(X[k], k).numpy()
+        out.append(l2_uvp(pred, true, ct[k]))
+    return out
+
+
+def test_learns_known_linear_maps():
+    torch.set_num_threads(1)
+    src, tgt, maps, mt, ct = _gaussian_pairs(K=2, d=2)
+    solver0 = MaxMinOTSolver(2, 2, map_hidden_layer_sizes=(64,) * 3)
+    before = _uvps(solver0, src, maps, mt, ct)  # identity map at initialisation
+    solver, hist = fit_ot_maps(
+        src,
+        tgt,
+        2,
+        2,
+        n_iter=250,
+        batch_size=256,
+        n_map_steps=5,
+        map_hidden_layer_sizes=(64,) * 3,
+        potential_hidden_layer_sizes=(64,) * 3,
+    )
+    after = _uvps(solver, src, maps, mt, ct)
+    # Measured (seed 0): identity 66 % and 43 %; after 250 iterations 0.61 % and 0.83 %.
+    assert min(before) > 20
+    assert max(after) < 2.0, after
+    assert len(hist) == 250 and {"potential", "map"} <= set(hist[-1])
+
+
+def test_transport_one_matches_batched():
+    torch.manual_seed(0)
+    solver = MaxMinOTSolver(3, 4, map_hidden_layer_sizes=(16, 16), residual=False)
+    x = torch.randn(3, 10, 4)
+    with torch.no_grad():
+        full = solver.transport(x)
+        for k in range(3):
+            torch.testing.assert_close(solver.transport_one(x[k], k), full[k])
+
+
+def test_residual_starts_at_identity():
+    solver = MaxMinOTSolver(2, 3)
+    x = torch.randn(2, 7, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(solver.transport(x), x)
+
+
+def test_repeatable_and_deadline():
+    def run(**kw):
+        src, tgt, *_ = _gaussian_pairs(K=1, d=2, seed=1)
+        solver, hist = fit_ot_maps(
+            src, tgt, 1, 2, n_iter=5, batch_size=32, n_map_steps=2, random_state=3, **kw
+        )
+        return solver, hist
+
+    a, _ = run()
+    b, _ = run()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb)
+    _, hist = run(deadline=time.perf_counter() - 1.0)
+    assert len(hist) == 0
+
+
+def test_nan_target_raises_naming_the_potential():
+    src, _, *_ = _gaussian_pairs(K=1, d=2)
+
+    def bad(B):
+        return torch.full((1, B, 2), float("nan"))
+
+    with pytest.raises(TrainingDivergedError, match="potential"):
+        fit_ot_maps(src, bad, 1, 2, n_iter=3, batch_size=8, n_map_steps=1)
