@@ -114,7 +114,7 @@ class FreeSupportBarycenter(BaseBarycenter):
         self.n_iter_ = len(log["displacement_square_norms"])
         self._regressors = []
         for X, a in zip(Xs, measures):
-            plan = ot.emd(a, b, ot.dist(X, self.support_))
+            plan = ot.emd(a, b, ot.dist(X, self.support_), numItermax=10_000_000)
             projection = (plan @ self.support_) / plan.sum(axis=1, keepdims=True)
             knn = KNeighborsRegressor(n_neighbors=min(self.n_neighbors, X.shape[0]))
             self._regressors.append(knn.fit(X, projection))

@@ -1,0 +1,1 @@
+"""Benchmarks with paper-level targets (long runs; not part of the test suite)."""
