@@ -48,9 +48,9 @@ def plot_barycenter(
     ax = _axes(ax)
     for k, X in enumerate(marginals):
         X = np.asarray(X)[:max_points]
-        ax.scatter(X[:, 0], X[:, 1], s=3, alpha=0.35, label=f"input {k}")
+        ax.scatter(X[:, 0], X[:, 1], s=2, alpha=0.25, label=f"input {k}")
     Y = np.asarray(samples)[:max_points]
-    ax.scatter(Y[:, 0], Y[:, 1], s=3, c="black", alpha=0.6, label="barycenter")
+    ax.scatter(Y[:, 0], Y[:, 1], s=2, c="black", alpha=0.5, label="barycenter")
     ax.legend(markerscale=4, fontsize=8, loc="best")
     ax.set_aspect("equal", adjustable="datalim")
     if title:
@@ -76,7 +76,7 @@ def plot_maps(
         color=color,
         alpha=0.5,
     )
-    ax.scatter(Z[:, 0], Z[:, 1], s=6, c="black")
+    ax.scatter(Z[:, 0], Z[:, 1], s=8, c=color, edgecolors="black", linewidths=0.3)
     ax.set_aspect("equal", adjustable="datalim")
     return ax
 
