@@ -15,7 +15,7 @@ datasets need.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -258,6 +258,76 @@ class FICNN(nn.Module):
                     x.shape[1], dtype=x.dtype, device=x.device
                 )
         return value, grad, hess
+
+    def linearize(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+        """Potential, gradient and a Hessian-vector product operator at x, without autograd.
+
+        The forward and backward quantities at x are computed once; each call of the
+        returned operator ``hvp(V)`` (V of shape (n, in_features), one vector per row)
+        then costs about two more passes of width ``hidden_sizes`` and never forms the
+        ``(n, d, d)`` Hessians -- what Newton-CG solvers on the potential need in high
+        dimension.
+
+        Returns
+        -------
+        value : tensor of shape (n,)
+        grad : tensor of shape (n, in_features)
+        hvp : callable
+            ``hvp(V)[i] = Hess psi(x_i) @ V[i]``.
+        """
+        with torch.no_grad():
+            n_hidden = len(self.hidden_sizes)
+            Ws = [self.z_weight(i) for i in range(n_hidden)]
+            d1s, d2s = [], []
+            z = None
+            for layer in range(n_hidden):
+                u = self.input_layers[layer](x)
+                if layer:
+                    u = u + F.linear(z, Ws[layer - 1])
+                z, d1, d2 = _act_derivatives(self.activation, u)
+                d1s.append(d1)
+                d2s.append(d2)
+            out_layer = self.input_layers[n_hidden]
+            w = Ws[-1][0]
+            value = z @ w + out_layer(x).squeeze(-1)
+            gs = [None] * n_hidden  # d value / d z_l
+            g = w.expand(x.shape[0], -1)
+            grad = out_layer.weight[0].expand(x.shape[0], -1).clone()
+            for layer in range(n_hidden - 1, -1, -1):
+                gs[layer] = g
+                gu = g * d1s[layer]
+                grad = grad + gu @ self.input_layers[layer].weight
+                if layer:
+                    g = gu @ Ws[layer - 1]
+            lam = self.strong_convexity
+            if lam:
+                value = value + 0.5 * lam * (x * x).sum(-1)
+                grad = grad + lam * x
+
+        def hvp(V: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                dus = []
+                dz = None
+                for layer in range(n_hidden):
+                    du = F.linear(V, self.input_layers[layer].weight)
+                    if layer:
+                        du = du + F.linear(dz, Ws[layer - 1])
+                    dz = d1s[layer] * du
+                    dus.append(du)
+                out = lam * V if lam else torch.zeros_like(V)
+                dg = None  # tangent of d value / d z_l
+                for layer in range(n_hidden - 1, -1, -1):
+                    dgu = gs[layer] * d2s[layer] * dus[layer]
+                    if dg is not None:
+                        dgu = dgu + dg * d1s[layer]
+                    out = out + dgu @ self.input_layers[layer].weight
+                    if layer:
+                        dg = dgu @ Ws[layer - 1]
+                return out
+
+        return value, grad, hvp
 
     def hessian(self, x: torch.Tensor) -> torch.Tensor:
         """Hessian of the potential at every row of x, shape (n, in_features, in_features)."""
