@@ -1,6 +1,7 @@
 """skbary: continuous optimal-transport barycenters for scikit-learn."""
 
 from .estimators import FreeSupportBarycenter, GaussianBarycenter
+from .estimators.win import WINBarycenter
 from .pipeline import BarycenterMapper
 from .training import TrainingDivergedError
 from .validation import stack
@@ -12,5 +13,6 @@ __all__ = [
     "FreeSupportBarycenter",
     "GaussianBarycenter",
     "TrainingDivergedError",
+    "WINBarycenter",
     "stack",
 ]

@@ -109,7 +109,9 @@ class MaxMinOTSolver(nn.Module):
     potential_hidden_layer_sizes : sequence of int, default=(128, 128, 128)
         Hidden widths of every potential network v_k.
     activation : str, default="relu"
-        Hidden activation of both (the paper uses ReLU).
+        Hidden activation of the maps (the paper uses ReLU).
+    potential_activation : str or None, default=None
+        Hidden activation of the potentials; None uses ``activation``.
     residual : bool, default=True
         ``T_k(x) = x + MLP_k(x)`` starting at the identity (last layer zeroed); False gives a
         plain MLP map as in the paper.
@@ -130,6 +132,7 @@ class MaxMinOTSolver(nn.Module):
         map_hidden_layer_sizes: Sequence[int] = (128, 128, 128),
         potential_hidden_layer_sizes: Sequence[int] = (128, 128, 128),
         activation: str = "relu",
+        potential_activation: str | None = None,
         residual: bool = True,
     ) -> None:
         super().__init__()
@@ -140,7 +143,11 @@ class MaxMinOTSolver(nn.Module):
             n_problems, n_features, n_features, map_hidden_layer_sizes, activation
         )
         self.potential = BatchedMLP(
-            n_problems, n_features, 1, potential_hidden_layer_sizes, activation
+            n_problems,
+            n_features,
+            1,
+            potential_hidden_layer_sizes,
+            activation if potential_activation is None else potential_activation,
         )
         if self.residual:
             last = self.map.layers[-1]

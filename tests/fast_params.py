@@ -15,6 +15,14 @@ from skbary.base import BaseBarycenter
 FAST_PARAMS: dict[str, dict] = {
     "GaussianBarycenter": {},
     "FreeSupportBarycenter": {"n_support": 20, "max_samples_per_input": 100},
+    "WINBarycenter": {
+        "max_iter": 2,
+        "n_generator_steps": 2,
+        "n_potential_steps": 2,
+        "n_map_steps": 1,
+        "batch_size": 32,
+        "transform_max_iter": 3,
+    },
 }
 
 

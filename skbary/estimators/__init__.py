@@ -2,5 +2,6 @@
 
 from .free_support import FreeSupportBarycenter
 from .gaussian import GaussianBarycenter
+from .win import WINBarycenter
 
-__all__ = ["FreeSupportBarycenter", "GaussianBarycenter"]
+__all__ = ["FreeSupportBarycenter", "GaussianBarycenter", "WINBarycenter"]
