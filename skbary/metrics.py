@@ -32,6 +32,7 @@ __all__ = [
     "barycenter_cost",
     "barycenter_moments",
     "score_benchmark",
+    "truth_samples",
 ]
 
 
@@ -364,3 +365,21 @@ def score_benchmark(
         Z = truth_samples(benchmark, n_e, random_state=rng)
         out["energy_distance"] = energy_distance(Y[: min(n_e, len(Y))], Z)
     return out
+
+
+_SCORERS = (
+    "make_bw_uvp_scorer",
+    "make_l2_uvp_scorer",
+    "make_energy_distance_scorer",
+    "make_barycenter_cost_scorer",
+    "barycenter_cost_scorer",
+)
+
+
+def __getattr__(name: str) -> Any:
+    # the scorers live in skbary.scorers (which imports this module); re-export them lazily
+    if name in _SCORERS:
+        from . import scorers
+
+        return getattr(scorers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
