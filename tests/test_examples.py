@@ -1,0 +1,82 @@
+"""The worked examples run in quick mode, save their figure, and still show their point.
+
+Each example's ``main(["--quick", "--out", dir])`` returns the summary it writes as JSON;
+the thresholds below are the claims of the README gallery at a small budget (quick mode
+uses fewer rows, draws and repeats, so the margins are wider than the full-run numbers).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _run(name, tmp_path):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    summary = module.main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    on_disk = json.loads((tmp_path / f"{name}.json").read_text())
+    assert on_disk["quick"] is True
+    return summary
+
+
+def test_fairness_repair(tmp_path):
+    s = _run("fairness_repair", tmp_path)
+    m = s["models"]
+    base = m["unaware (sex dropped)"]
+    assert base["dp_gap"] > 0.1  # the unaware classifier is unfair on this data
+    for name in ("feature repair, Gaussian", "score repair, Gaussian"):
+        assert m[name]["dp_gap"] < 0.5 * base["dp_gap"], name
+    assert m["score repair, free support"]["dp_gap"] < 0.05
+    for name, r in m.items():
+        assert r["accuracy"] > base["accuracy"] - 0.05, name  # repair costs little accuracy
+    e = s["energy"]
+    assert e["Gaussian"] < 0.05 * e["unmapped"] and e["free support"] < 0.05 * e["unmapped"]
+
+
+def test_wasp_posteriors(tmp_path):
+    s = _run("wasp_posteriors", tmp_path)
+    two = s["results"]["2"]["rows"] if "2" in s["results"] else s["results"][2]["rows"]
+    one = two["one subset posterior"]
+    for name in ("WASP, GaussianBarycenter", "WASP, FreeSupportBarycenter"):
+        assert two[name]["energy"] < 0.2 * one["energy"], name
+        assert two[name]["mean_err_sd"] < 0.5 * one["mean_err_sd"], name
+    # the barycenter keeps the spread of a posterior; the mixture of shards is far too wide
+    pooled = two["pooled subset draws (mixture)"]
+    assert two["WASP, GaussianBarycenter"]["cov_err_rel"] < 0.5 * pooled["cov_err_rel"]
+    assert s["info"]["noise_floor"]["energy"] < two["WASP, GaussianBarycenter"]["energy"]
+
+
+def test_domain_adaptation(tmp_path):
+    s = _run("domain_adaptation", tmp_path)
+    r = s["results"]
+    raw = r["no adaptation"]
+    for name in ("GaussianBarycenter", "FreeSupportBarycenter"):
+        assert r[name]["mean"] > raw["mean"] + 0.05, name
+        assert r[name]["domain_energy"] < 0.05 * raw["domain_energy"], name
+    assert r["no shift (ceiling)"]["mean"] > max(
+        v["mean"] for k, v in r.items() if "ceiling" not in k
+    )
+
+
+def test_real_data_search(tmp_path):
+    s = _run("real_data_search", tmp_path)
+    rows = s["results"]
+    assert {r["estimator"] for r in rows} == {"GaussianBarycenter", "FreeSupportBarycenter"}
+    costs = np.array([r["cost"] for r in rows])
+    assert np.all(np.isfinite(costs)) and np.all(costs > 0)
+    assert s["info"]["best"]["cost"] == pytest.approx(costs.min())
+    for est in ("GaussianBarycenter", "FreeSupportBarycenter"):
+        ranks = sorted(r["rank"] for r in rows if r["estimator"] == est)
+        assert ranks[0] == 1  # each search ranks its own candidates
