@@ -1,6 +1,6 @@
 """skbary: continuous optimal-transport barycenters for scikit-learn."""
 
-from .estimators import FreeSupportBarycenter, GaussianBarycenter
+from .estimators import EnergyBarycenter, FreeSupportBarycenter, GaussianBarycenter
 from .estimators.win import WINBarycenter
 from .pipeline import BarycenterMapper
 from .training import TrainingDivergedError
@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BarycenterMapper",
+    "EnergyBarycenter",
     "FreeSupportBarycenter",
     "GaussianBarycenter",
     "TrainingDivergedError",

@@ -13,6 +13,12 @@ import skbary
 from skbary.base import BaseBarycenter
 
 FAST_PARAMS: dict[str, dict] = {
+    "EnergyBarycenter": {
+        "max_iter": 5,
+        "batch_size": 32,
+        "langevin_steps": 5,
+        "potential__hidden_layer_sizes": (16,),
+    },
     "GaussianBarycenter": {},
     "FreeSupportBarycenter": {"n_support": 20, "max_samples_per_input": 100},
     "WINBarycenter": {

@@ -1,7 +1,8 @@
 """One module per method; each holds only what is specific to its paper."""
 
+from .energy import EnergyBarycenter
 from .free_support import FreeSupportBarycenter
 from .gaussian import GaussianBarycenter
 from .win import WINBarycenter
 
-__all__ = ["FreeSupportBarycenter", "GaussianBarycenter", "WINBarycenter"]
+__all__ = ["EnergyBarycenter", "FreeSupportBarycenter", "GaussianBarycenter", "WINBarycenter"]
