@@ -1,8 +1,6 @@
 """skbary: continuous optimal-transport barycenters for scikit-learn."""
 
 from .estimators import EnergyBarycenter, FreeSupportBarycenter, GaussianBarycenter, ICNNBarycenter
-from .estimators.generative import GenerativeBarycenter
-from .estimators.notb import NOTBarycenter
 from .estimators.win import WINBarycenter
 from .pipeline import BarycenterMapper
 from .training import TrainingDivergedError
@@ -15,9 +13,7 @@ __all__ = [
     "EnergyBarycenter",
     "FreeSupportBarycenter",
     "GaussianBarycenter",
-    "GenerativeBarycenter",
     "ICNNBarycenter",
-    "NOTBarycenter",
     "TrainingDivergedError",
     "WINBarycenter",
     "stack",
