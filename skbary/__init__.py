@@ -1,6 +1,7 @@
 """skbary: continuous optimal-transport barycenters for scikit-learn."""
 
 from .estimators import EnergyBarycenter, FreeSupportBarycenter, GaussianBarycenter, ICNNBarycenter
+from .estimators.generative import GenerativeBarycenter
 from .estimators.win import WINBarycenter
 from .pipeline import BarycenterMapper
 from .training import TrainingDivergedError
@@ -13,6 +14,7 @@ __all__ = [
     "EnergyBarycenter",
     "FreeSupportBarycenter",
     "GaussianBarycenter",
+    "GenerativeBarycenter",
     "ICNNBarycenter",
     "TrainingDivergedError",
     "WINBarycenter",

@@ -20,6 +20,7 @@ FAST_PARAMS: dict[str, dict] = {
         "potential__hidden_layer_sizes": (16,),
     },
     "GaussianBarycenter": {},
+    "GenerativeBarycenter": {"max_iter": 5, "batch_size": 32, "map_iter": 3},
     "FreeSupportBarycenter": {"n_support": 20, "max_samples_per_input": 100},
     "ICNNBarycenter": {"max_iter": 10, "g_steps": 2, "f_steps": 1, "batch_size": 64},
     "WINBarycenter": {

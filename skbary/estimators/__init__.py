@@ -3,6 +3,7 @@
 from .energy import EnergyBarycenter
 from .free_support import FreeSupportBarycenter
 from .gaussian import GaussianBarycenter
+from .generative import GenerativeBarycenter
 from .icnn import ICNNBarycenter
 from .win import WINBarycenter
 
@@ -10,6 +11,7 @@ __all__ = [
     "EnergyBarycenter",
     "FreeSupportBarycenter",
     "GaussianBarycenter",
+    "GenerativeBarycenter",
     "ICNNBarycenter",
     "WINBarycenter",
 ]
