@@ -138,6 +138,39 @@ def task_table(args) -> None:
             )
 
 
+SWEEP = [
+    ("defaults: nets 2 x max(64, 2D), (K_G, K_v, K_T) = (20, 20, 3), batch 256", {}),
+    (
+        "paper's (K_G, K_v, K_T) = (50, 50, 10)",
+        {"n_generator_steps": 50, "n_potential_steps": 50, "n_map_steps": 10},
+    ),
+    (
+        "nets 3 x 64",
+        {
+            "generator__hidden_layer_sizes": (64,) * 3,
+            "map__hidden_layer_sizes": (64,) * 3,
+            "potential__hidden_layer_sizes": (64,) * 3,
+        },
+    ),
+    ("lr_generator=1e-4 (paper)", {"lr_generator": 1e-4}),
+]
+
+
+def task_defaults(args) -> None:
+    """The comparison behind the defaults (docs/win.md), at ``--max-time`` per fit."""
+    for D in args.dims or [8]:
+        emit(f"\n## Defaults sweep: location-scatter K=4, D={D}, max_time={args.max_time:g}\n")
+        emit(f"Machine: {machine()}. Command: `{' '.join(sys.argv)}`\n")
+        emit("| setting | BW2-UVP G(z) % | BW2-UVP maps % | L2-UVP transform % | outer iters |")
+        emit("|---|---|---|---|---|")
+        for name, params in SWEEP:
+            r = location_scatter_row(D, args.max_time, **params)
+            emit(
+                f"| {name} | {r['bw_gen']:.3f} | {r['bw_maps']:.3f} | {r['l2w']:.3f} "
+                f"| {r['outer']} |"
+            )
+
+
 def task_digits(args) -> None:
     bench = load_ave_digits(0)
     emit(
@@ -181,7 +214,13 @@ def main() -> None:
         with open(RESULTS, "w") as fh:
             fh.write("# WINBarycenter benchmark results\n\nWritten by benchmarks/bench_win.py.\n")
     for task in args.tasks:
-        {"acceptance": task_acceptance, "table": task_table, "digits": task_digits}[task](args)
+        tasks = {
+            "acceptance": task_acceptance,
+            "table": task_table,
+            "digits": task_digits,
+            "defaults": task_defaults,
+        }
+        tasks[task](args)
     np.set_printoptions()
 
 
