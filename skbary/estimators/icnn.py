@@ -34,6 +34,7 @@ from torch import nn
 
 from ..base import NeuralBarycenter
 from ..nn.picnn import BatchedICNN
+from ..training import resolve_device
 from ..validation import check_n_samples, check_rows, check_weights
 
 __all__ = ["ICNNBarycenter"]
@@ -142,6 +143,11 @@ class ICNNBarycenter(NeuralBarycenter):
     convexity_penalty : float, default=0.1
         lambda of the penalty ``R(g) = lambda sum_l |max(-W_l, 0)|_F^2`` on the negative
         z-weights of g (the paper's 0.1). f is kept convex by clipping instead.
+    n_threads : int or None, default=1
+        torch intra-op threads during a CPU fit (restored afterwards); None keeps torch's
+        setting. The networks are small, so one thread loses little, and on a busy machine
+        it wins by far: on the shared 2-core test machine, 56 against 8 outer iterations in
+        15 s (10 segments example). Ignored on CUDA.
     max_iter : int, default=10000
         Outer iterations (generator updates), K3.
     max_time : float or None, default=None
@@ -214,6 +220,7 @@ class ICNNBarycenter(NeuralBarycenter):
         g_steps: int = 3,
         f_steps: int = 2,
         convexity_penalty: float = 0.1,
+        n_threads: int | None = 1,
         max_iter: int = 10000,
         max_time: float | None = None,
         optimizer: type = torch.optim.Adam,
@@ -234,6 +241,7 @@ class ICNNBarycenter(NeuralBarycenter):
         self.g_steps = g_steps
         self.f_steps = f_steps
         self.convexity_penalty = convexity_penalty
+        self.n_threads = n_threads
         self.max_iter = max_iter
         self.max_time = max_time
         self.optimizer = optimizer
@@ -307,6 +315,22 @@ class ICNNBarycenter(NeuralBarycenter):
     # ------------------------------------------------------------------ fit
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
         self._check_params()
+        n_threads = self.n_threads
+        if n_threads is not None and (
+            isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1
+        ):
+            raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}.")
+        previous = torch.get_num_threads()
+        cpu = resolve_device(self.device).type == "cpu"
+        if cpu and n_threads is not None:
+            torch.set_num_threads(n_threads)
+        try:
+            self._fit_networks(marginals, weights)
+        finally:
+            if cpu and n_threads is not None:
+                torch.set_num_threads(previous)
+
+    def _fit_networks(self, marginals: list[NDArray], weights: NDArray) -> None:
         K, d = len(marginals), marginals[0].shape[1]
         alpha = self._concentration(K) if self.free_weights else None
         free = bool(self.free_weights)
