@@ -2,6 +2,7 @@
 
 from .estimators import EnergyBarycenter, FreeSupportBarycenter, GaussianBarycenter, ICNNBarycenter
 from .estimators.generative import GenerativeBarycenter
+from .estimators.notb import NOTBarycenter
 from .estimators.win import WINBarycenter
 from .pipeline import BarycenterMapper
 from .training import TrainingDivergedError
@@ -16,6 +17,7 @@ __all__ = [
     "GaussianBarycenter",
     "GenerativeBarycenter",
     "ICNNBarycenter",
+    "NOTBarycenter",
     "TrainingDivergedError",
     "WINBarycenter",
     "stack",

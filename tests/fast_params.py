@@ -19,6 +19,7 @@ FAST_PARAMS: dict[str, dict] = {
         "langevin_steps": 5,
         "potential__hidden_layer_sizes": (16,),
     },
+    "NOTBarycenter": {"max_iter": 5, "batch_size": 64, "n_map_steps": 1},
     "GaussianBarycenter": {},
     "GenerativeBarycenter": {"max_iter": 5, "batch_size": 32, "map_iter": 3},
     "FreeSupportBarycenter": {"n_support": 20, "max_samples_per_input": 100},

@@ -5,6 +5,7 @@ from .free_support import FreeSupportBarycenter
 from .gaussian import GaussianBarycenter
 from .generative import GenerativeBarycenter
 from .icnn import ICNNBarycenter
+from .notb import NOTBarycenter
 from .win import WINBarycenter
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "GaussianBarycenter",
     "GenerativeBarycenter",
     "ICNNBarycenter",
+    "NOTBarycenter",
     "WINBarycenter",
 ]
