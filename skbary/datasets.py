@@ -15,6 +15,7 @@ The definitions follow ``BENCHMARKS.md`` and the papers cited in each maker.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
 from collections.abc import Sequence
@@ -512,6 +513,22 @@ def make_twister(
 # --------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _torch_single_thread():
+    """Run torch single-threaded inside (restored after).
+
+    The congruent-potential solvers make many elementwise calls on (n, d) tensors; torch's
+    intra-op threads add more wake-up cost than they save there, and on a busy machine
+    they can slow the build down tenfold.
+    """
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _chain_pairs(weights: NDArray) -> tuple[NDArray, NDArray, NDArray]:
     """Lemma 3 with a chain of M = K - 1 congruent pairs reproducing the weights.
 
@@ -789,7 +806,8 @@ class CongruentBenchmark(_Benchmark):
         """Values ``psi_k(z)`` of the congruent potentials (12), up to a constant."""
         Z = _as_rows(Z, self.n_features, "Z")
         k = int(_per_row_k(k, 1, self.n_marginals)[0])
-        return self._psi(torch.as_tensor(Z), k)[0].numpy()
+        with _torch_single_thread():
+            return self._psi(torch.as_tensor(Z), k)[0].numpy()
 
     def map_from_barycenter(self, Z: ArrayLike, k: ArrayLike | int) -> NDArray[np.float64]:
         """``grad psi_k(z)``: the true OT map from the barycenter to input k.
@@ -806,9 +824,10 @@ class CongruentBenchmark(_Benchmark):
         Z = _as_rows(Z, self.n_features, "Z")
         ks = _per_row_k(k, len(Z), self.n_marginals)
         out = np.empty_like(Z)
-        for j in np.unique(ks):
-            rows = ks == j
-            out[rows] = self._psi(torch.as_tensor(Z[rows]), int(j))[1].numpy()
+        with _torch_single_thread():
+            for j in np.unique(ks):
+                rows = ks == j
+                out[rows] = self._psi(torch.as_tensor(Z[rows]), int(j))[1].numpy()
         return out
 
     def map_to_barycenter(
@@ -830,7 +849,8 @@ class CongruentBenchmark(_Benchmark):
             out[rows[found]] = known[found]
             todo = rows[~found]
             if len(todo):
-                out[todo] = self._invert(Xin[todo], int(j), max_iter)
+                with _torch_single_thread():
+                    out[todo] = self._invert(Xin[todo], int(j), max_iter)
         return out
 
     def _invert(self, T: NDArray, k: int, max_iter: int) -> NDArray:
@@ -956,10 +976,11 @@ def make_congruent(
     rng = check_random_state(random_state)
     pairs, left, right = _chain_pairs(a)
     betas = left / (left + right)
-    potentials = [
-        _random_potential(base, hidden_sizes, strength, strong_convexity, rng)
-        for _ in range(len(pairs))
-    ]
+    with _torch_single_thread():
+        potentials = [
+            _random_potential(base, hidden_sizes, strength, strong_convexity, rng)
+            for _ in range(len(pairs))
+        ]
     perm = rng.permutation(len(base))
     held, rest = base[perm[:n_held]], base[perm[n_held:]]
     sources = [np.ascontiguousarray(p) for p in np.array_split(rest, K)]

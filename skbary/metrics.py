@@ -200,8 +200,8 @@ def energy_distance(
 
     On CPU the blocks are shared among ``n_jobs`` threads, each running torch
     single-threaded (many small BLAS calls scale better this way than with torch's
-    intra-op threads, especially on a busy machine); torch's thread setting is restored
-    afterwards.
+    intra-op threads, which also make elementwise ops on small blocks slow on a busy
+    machine); torch's thread setting is restored afterwards.
 
     Parameters
     ----------
@@ -230,9 +230,10 @@ def energy_distance(
     chunk = int(chunk_size)
     on_cpu = Xt.device.type == "cpu"
     jobs = (torch.get_num_threads() if n_jobs is None else int(n_jobs)) if on_cpu else 1
+    jobs = min(jobs, -(-max(n, m) // chunk))  # no more threads than row blocks
     old_threads = torch.get_num_threads()
     try:
-        if jobs > 1:
+        if on_cpu:
             torch.set_num_threads(1)
         with torch.no_grad():
             sxy = _pair_sum(Xt, Yt, chunk, False, jobs)
