@@ -61,18 +61,17 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
     def _set_prefixed(self, kwargs: Mapping[str, Any]) -> None:
         """Store ``prefix__name`` keyword arguments given to ``__init__`` unchanged.
 
-        Following scikit-learn, nothing is validated here; :meth:`_check_prefixed` (called
-        at the start of fit) rejects names whose prefix the estimator does not declare.
+        They live in the private dict ``_nested_params`` (so scikit-learn's rule that
+        ``__init__`` sets no public attribute but its parameters holds) and are returned by
+        ``get_params``. Following scikit-learn, nothing is validated here:
+        :meth:`_check_prefixed` (called at the start of fit) rejects names whose prefix the
+        estimator does not declare.
         """
-        for key, value in kwargs.items():
-            setattr(self, key, value)
+        self._nested_params = dict(kwargs)
 
     def _check_prefixed(self) -> None:
         """Raise TypeError for keyword arguments that are neither parameters nor nested ones."""
-        known = set(self._get_param_names())
-        for key in vars(self):
-            if key.startswith("_") or key.endswith("_") or key in known:
-                continue
+        for key in getattr(self, "_nested_params", {}):
             if "__" not in key or key.split("__", 1)[0] not in self._prefixes:
                 allowed = ", ".join(f"{p}__*" for p in self._prefixes) or "none"
                 raise TypeError(
@@ -83,8 +82,8 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
     def _prefixed_params(self) -> dict[str, Any]:
         return {
             k: v
-            for k, v in vars(self).items()
-            if "__" in k and not k.startswith("_") and k.split("__", 1)[0] in self._prefixes
+            for k, v in getattr(self, "_nested_params", {}).items()
+            if "__" in k and k.split("__", 1)[0] in self._prefixes
         }
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -100,8 +99,8 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             for k in list(params)
             if "__" in k and k.split("__", 1)[0] in self._prefixes
         }
-        for key, value in nested.items():
-            setattr(self, key, value)
+        if nested:
+            self._nested_params = {**getattr(self, "_nested_params", {}), **nested}
         if params:
             super().set_params(**params)
         return self

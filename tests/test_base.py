@@ -67,7 +67,9 @@ def test_nested_parameters_are_params_and_grid_searchable():
     assert params["shift__scale"] == 2.0 and params["optimizer__betas"] == (0.5, 0.9)
     assert clone(est).get_params()["shift__scale"] == 2.0
     est.set_params(shift__scale=3.0, optimizer__lr=0.1, lr=0.2)
-    assert est.shift__scale == 3.0 and est.optimizer__lr == 0.1 and est.lr == 0.2
+    params = est.get_params()
+    assert params["shift__scale"] == 3.0 and params["optimizer__lr"] == 0.1 and est.lr == 0.2
+    assert not [k for k in vars(est) if "__" in k]  # no public attribute besides parameters
     with pytest.raises(TypeError, match="unexpected keyword argument 'mystery__x'"):
         ToyMeanBarycenter(mystery__x=1).fit(_inputs())
 
