@@ -23,7 +23,7 @@ demo: $(STAMP)
 	MPLBACKEND=Agg $(PY) examples/quickstart.py
 
 test: $(STAMP)
-	MPLBACKEND=Agg $(PY) -m pytest -q $(PYTEST_ARGS)
+	MPLBACKEND=Agg $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check skbary tests examples benchmarks
