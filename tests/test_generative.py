@@ -179,6 +179,7 @@ def test_divergence_names_the_learning_rate(scatter):
         ({"generator": "cnn"}, "generator"),
         ({"latent_dim": 0}, "latent_dim"),
         ({"blur": 0}, "blur"),
+        ({"debias": "none"}, "debias"),
         ({"kernel": "cosine"}, "kernel"),
         ({"bandwidth": (1.0, -2.0)}, "bandwidth"),
         ({"penalty": "clip"}, "penalty"),

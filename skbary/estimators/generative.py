@@ -35,6 +35,7 @@ __all__ = ["GenerativeBarycenter", "GaussianGenerator"]
 
 DIVERGENCES = ("sinkhorn", "mmd", "smmd")
 PENALTIES = ("scaled", "gradient")
+DEBIAS = ("independent", "same")
 _N_SELF = 8  # minibatches that estimate the inputs' Sinkhorn self-terms
 
 
@@ -108,9 +109,23 @@ class GenerativeBarycenter(NeuralBarycenter):
     latent_dim : int or None, default=None
         Dimension of the noise z. None: ``n_features`` (the Gaussian family needs exactly
         that), or for a module the ``in_features`` of its first ``nn.Linear``.
-    blur : float, default=0.1
+    blur : float, default=0.3
         Sinkhorn: the entropic blur (temperature ``blur^2``, cost ``|x - y|^2 / 2``), in
-        standard deviations of the data. Smaller is closer to W2 and slower.
+        standard deviations of the data. Smaller is closer to W2 and slower (more
+        annealing steps). Location-scatter D=8, K=4, 50 s on a loaded 2-core CPU
+        (``debias="independent"``): BW2-UVP 0.43% (blur 0.1, 166 steps), 0.10% (0.3, 236
+        steps), 0.21% (0.5, 325 steps).
+    debias : {"independent", "same"}, default="independent"
+        Sinkhorn: how the minibatch divergence's self-terms are formed.
+        ``S = OT(x, y) - OT(x, x') / 2 - OT(y, y') / 2`` with ``y'`` a second, independent
+        generator batch and ``OT(x, x')`` (no gradient) estimated once before training from
+        independent input batches: the expected loss is then zero when ``G # rho`` equals the
+        input, whatever the batch size. ``"same"`` uses ``y' = y`` and ``x' = x``, the
+        divergence evaluated on one minibatch pair as in the paper (GeomLoss's
+        ``SamplesLoss`` on minibatches); its self-terms vanish as blur -> 0 and the
+        minibatch bias shrinks the barycenter: location-scatter D=8, batch 256, Gaussian
+        generator, 50 s: BW2-UVP 5.9% (trace of the covariance 0.71 of the truth) with
+        "same" against 0.06% with "independent".
     kernel : {"auto", "energy", "rq", "gaussian"}, default="auto"
         MMD/SMMD kernel (:func:`skbary.divergences.kernel_matrix`): the energy-distance
         kernel ``-|x - y|``, the mixture of rational quadratics (Binkowski et al. 2018) or
@@ -219,7 +234,8 @@ class GenerativeBarycenter(NeuralBarycenter):
         divergence: str = "sinkhorn",
         generator: str | nn.Module = "mlp",
         latent_dim: int | None = None,
-        blur: float = 0.1,
+        blur: float = 0.3,
+        debias: str = "independent",
         kernel: str = "auto",
         bandwidth: float | tuple[float, ...] = 1.0,
         critic_steps: int = 5,
@@ -248,6 +264,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.generator = generator
         self.latent_dim = latent_dim
         self.blur = blur
+        self.debias = debias
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.critic_steps = critic_steps
@@ -310,6 +327,8 @@ class GenerativeBarycenter(NeuralBarycenter):
                 f"bandwidth must be a positive number or a sequence of them, got "
                 f"{self.bandwidth!r}."
             )
+        if self.debias not in DEBIAS:
+            raise ValueError(f"debias must be one of {DEBIAS}, got {self.debias!r}.")
         if self.penalty not in PENALTIES:
             raise ValueError(f"penalty must be one of {PENALTIES}, got {self.penalty!r}.")
         for name, low in (
@@ -459,16 +478,20 @@ class GenerativeBarycenter(NeuralBarycenter):
     def _sinkhorn_step(self, data, a, opt, schedule, B):
         """Algorithm 1 with the debiased Sinkhorn divergence, one generator update per step.
 
-        ``S(x_k, y) = OT(x_k, y) - OT(x_k, x_k) / 2 - OT(y, y) / 2``: the K cross terms are one
-        batched problem, the generator's self-term is solved once (not K times), and the
-        inputs' self-terms, which carry no gradient, are replaced by their mean over
-        ``_N_SELF`` minibatches drawn before training (same expected loss, about 40% less
-        work per step at K = 4).
+        ``S(x_k, y) = OT(x_k, y) - OT(x_k, x_k') / 2 - OT(y, y') / 2`` (``debias``): the K cross
+        terms are one batched problem, the generator's self-term is solved once (not K
+        times), and the inputs' self-terms, which carry no gradient, are replaced by their
+        mean over ``_N_SELF`` minibatches drawn before training (same expected loss, about
+        40% less work per step at K = 4).
         """
         blur = float(self.blur)
+        independent = self.debias == "independent"
         with torch.no_grad():
             self_x = torch.stack(
-                [entropic_ot(x, x, blur) for x in (data.draw(B) for _ in range(_N_SELF))]
+                [
+                    entropic_ot(x, data.draw(B) if independent else x, blur)
+                    for x in (data.draw(B) for _ in range(_N_SELF))
+                ]
             ).mean(0)
         const = 0.5 * (a * self_x).sum()
 
@@ -476,7 +499,9 @@ class GenerativeBarycenter(NeuralBarycenter):
             schedule(i)
             x = data.draw(B)  # (K, B, d)
             y = self.generator_(self._noise(B))  # (B, d), shared by the K terms
-            loss = (a * entropic_ot(x, y, blur)).sum() - 0.5 * entropic_ot(y, y, blur) - const
+            # Self-term: a second, independent generator batch (or the same one).
+            y2 = self.generator_(self._noise(B)) if independent else y
+            loss = (a * entropic_ot(x, y, blur)).sum() - 0.5 * entropic_ot(y, y2, blur) - const
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
