@@ -87,7 +87,9 @@ def main() -> None:
         ref.fit(train)
         Y = est.sample(10_000, random_state=0)
         cost_nwb = barycenter_cost(Y, held_out, n_samples=1000, random_state=0)
-        cost_ref = barycenter_cost(ref.support_, held_out, n_samples=100, random_state=0)
+        # the discrete law repeated to 1000 rows, so both costs use 1000-row OT problems
+        atoms = np.repeat(ref.support_, 10, axis=0)
+        cost_ref = barycenter_cost(atoms, held_out, n_samples=1000, random_state=0)
         print(
             f"{name}: NWB-I {est.n_iter_} iterations in {fit_s:.0f} s, barycenter cost "
             f"{cost_nwb:.4f}; free-support (100 points) {cost_ref:.4f}",
