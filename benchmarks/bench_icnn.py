@@ -178,8 +178,18 @@ def main() -> None:
         budget = args.budget or 600.0
         rows = run_nwb2(budget, args.seed)
     if args.part != "render":
+        path = RESULTS / f"icnn_{args.part}.json"
+        if args.part == "nwb1" and path.exists():  # keep the other dimensions' rows
+            old = json.loads(path.read_text())
+            done = {r["D"] for r in rows}
+            rows = sorted(
+                [r for r in old["rows"] if r["D"] not in done] + rows, key=lambda r: r["D"]
+            )
+            command = (
+                old["command"] if old["command"] == command else f"{old['command']}; {command}"
+            )
         payload = {"budget": budget, "rows": rows, "machine": machine(), "command": command}
-        (RESULTS / f"icnn_{args.part}.json").write_text(json.dumps(payload, indent=1))
+        path.write_text(json.dumps(payload, indent=1))
     (RESULTS / "icnn.md").write_text(render())
     print(render())
 
