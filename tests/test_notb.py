@@ -186,6 +186,7 @@ def test_bad_parameters_raise_before_training(scatter):
         (dict(prior=np.zeros((10, 3))), "features"),
         (dict(cost="euclid"), "cost"),
         (dict(n_features_out=0), "n_features_out"),
+        (dict(n_threads=0), "n_threads"),
     ]
     for params, match in cases:
         with pytest.raises((ValueError, TypeError), match=match):
