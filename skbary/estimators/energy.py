@@ -103,8 +103,9 @@ class EnergyBarycenter(NeuralBarycenter):
         Langevin steps per training iteration (and per draw at inference, see
         ``inference_steps``). Each step costs one forward and backward pass of the K
         networks on the K*B chains, so this sets the price of an iteration. 30 short-run
-        steps from x suffice: on location-scatter D=2 (eps=0.01) the weighted L2-UVP was
-        0.15 % after 184 iterations (150 s), see docs/energy.md.
+        steps from x suffice: with the defaults, location-scatter D=2 (eps=0.01) reached a
+        weighted L2-UVP of 0.71 % (BW2-UVP of 1e5 samples 0.13 %) and the Twister BW2-UVPs
+        of 1.0-2.6 % in 600-s fits on 2 CPU cores (docs/energy.md).
     langevin_step_size : float, default=0.2
         ULA step in units of the energy ``f_k - c``: ``y <- y + (s/2) grad_y (f_k(y) - c(x,
         y)) + sqrt(s * eps) xi`` (the README's ``eta`` is ``s * eps``), so a good value does
@@ -122,7 +123,7 @@ class EnergyBarycenter(NeuralBarycenter):
         :meth:`barycentric_projection`; None uses ``langevin_steps``. The potentials are
         trained against the short-run chains, so sampling with the same chains is
         consistent: doubling the steps at inference made the L2-UVP slightly worse
-        (0.147 % -> 0.168 %).
+        (0.147 % -> 0.168 %, location-scatter D=2, 184 iterations, step size 0.5).
     n_proposals : int, default=4096
         Importance sampler only: proposals per training iteration and per inference chunk.
     proposal_scale : float, default=1.5
@@ -142,8 +143,8 @@ class EnergyBarycenter(NeuralBarycenter):
         Rows drawn from every input per iteration (B; K*B chains run together).
     lr : float, default=5e-3
         Learning rate of the potentials (Adam). 5e-3 reached 0.15 % L2-UVP where 1e-3
-        reached 0.65 % in the same 150 s (location-scatter D=2); the Twister's potentials
-        must grow to slopes ~4, which 1e-3 is too slow for.
+        reached 0.65 % in the same 150 s (location-scatter D=2, step size 0.5); the
+        Twister's potentials must grow to slopes ~4, which 1e-3 is too slow for.
     lr_decay : float in (0, 1], default=0.1
         The learning rate decays linearly to ``lr_decay * lr`` at the end of the budget
         (``max_iter`` or ``max_time``, whichever ends training first); 1 keeps it constant.
