@@ -1,9 +1,15 @@
 """skbary: continuous optimal-transport barycenters for scikit-learn."""
 
-from .estimators import EnergyBarycenter, FreeSupportBarycenter, GaussianBarycenter, ICNNBarycenter
-from .estimators.generative import GenerativeBarycenter
-from .estimators.notb import NOTBarycenter
-from .estimators.win import WINBarycenter
+from . import datasets, metrics, model_selection, scorers
+from .estimators import (
+    EnergyBarycenter,
+    FreeSupportBarycenter,
+    GaussianBarycenter,
+    GenerativeBarycenter,
+    ICNNBarycenter,
+    NOTBarycenter,
+    WINBarycenter,
+)
 from .pipeline import BarycenterMapper
 from .training import TrainingDivergedError
 from .validation import stack
@@ -20,5 +26,9 @@ __all__ = [
     "NOTBarycenter",
     "TrainingDivergedError",
     "WINBarycenter",
+    "datasets",
+    "metrics",
+    "model_selection",
+    "scorers",
     "stack",
 ]
