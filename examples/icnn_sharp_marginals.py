@@ -100,8 +100,8 @@ def main() -> None:
         )
         for X in train:
             ax.scatter(*X[:400].T, s=1, color="0.6", alpha=0.5)
+        ax.scatter(*ref.support_.T, s=30, color="tab:red", label="free-support barycenter")
         ax.scatter(*Y[:5000].T, s=1, color="tab:blue", alpha=0.3, label="NWB-I samples")
-        ax.scatter(*ref.support_.T, s=14, color="tab:red", label="free-support barycenter")
         ax.set_title(f"{name}: cost NWB-I {cost_nwb:.3f}, discrete {cost_ref:.3f}")
         ax.set_aspect("equal")
         ax.legend(loc="lower right", fontsize=8, markerscale=4)
