@@ -36,7 +36,7 @@ from skorch.history import History
 from skorch.utils import params_for
 from torch import nn
 
-from .training import MarginalBatches, TrainingLoop, resolve_device
+from .training import MarginalBatches, TrainingLoop, resolve_device, torch_threads
 from .validation import check_n_samples, check_rows, is_list_form, resolve_fit_input
 
 __all__ = ["BaseBarycenter", "NeuralBarycenter"]
@@ -331,8 +331,9 @@ class NeuralBarycenter(BaseBarycenter):
       overrides them with ``name__setting`` (``map__hidden_layer_sizes=(64, 64)``). The
       nested prefixes are these names plus ``optimizer`` (``optimizer__betas=(0.5, 0.9)``).
     * The common parameters have the same names everywhere: ``weights``, ``batch_size``,
-      ``max_iter``, ``max_time``, ``optimizer``, ``device``, ``random_state``,
-      ``verbose``, ``callbacks``; ``_begin_fit`` reads ``max_iter``, ``max_time``,
+      ``max_iter``, ``max_time``, ``optimizer``, ``device``, ``n_threads`` (torch CPU
+      threads during fit, applied by :meth:`fit`), ``random_state``, ``verbose``,
+      ``callbacks``; ``_begin_fit`` reads ``max_iter``, ``max_time``,
       ``device``, ``random_state``, ``verbose`` and ``callbacks``.
     * ``_fit(marginals, weights)`` builds networks (inside :meth:`_seeded`), then runs
       phases with :meth:`_run`.
@@ -354,9 +355,21 @@ class NeuralBarycenter(BaseBarycenter):
         """Alias of ``history_`` under the name skorch callbacks read (``net.history``)."""
         return self.history_
 
+    def fit(self, X: Any, y: Any = None, weights: Any = None) -> NeuralBarycenter:
+        """Fit the barycenter (see :meth:`BaseBarycenter.fit`).
+
+        Runs with ``n_threads`` torch CPU threads when the estimator has that parameter.
+        """
+        with torch_threads(getattr(self, "n_threads", None)):
+            return super().fit(X, y, weights)
+
     # ------------------------------------------------------------------ helpers for _fit
     def _begin_fit(self) -> None:
         """Resolve the device, seed the generators, start the clock and the history."""
+        # The first optimiser of a process imports torch._dynamo (seconds); do it before the
+        # clock starts so that it does not eat max_time.
+        import torch._dynamo
+
         self._t0 = time.perf_counter()
         if self.max_time is not None and (
             not isinstance(self.max_time, int | float) or self.max_time <= 0

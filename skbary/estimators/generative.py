@@ -179,6 +179,10 @@ class GenerativeBarycenter(NeuralBarycenter):
     optimizer : torch optimiser class, default=torch.optim.Adam
         Used for every network; ``optimizer__*`` parameters are passed to it.
     device : str, default="auto"
+    n_threads : int or None, default=1
+        torch CPU threads during fit (None keeps torch's setting). One thread is the
+        faster setting for these small networks on a 2-core CPU (EgBary/NOT measured 10x
+        more iterations per second with 1 than with 2 threads on a busy 2-core machine).
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
     callbacks : list of skorch callbacks or None, default=None
@@ -255,6 +259,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         max_time: float | None = None,
         optimizer: type = torch.optim.Adam,
         device: str = "auto",
+        n_threads: int | None = 1,
         random_state: Any = None,
         verbose: int = 0,
         callbacks: Any = None,
@@ -284,6 +289,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.max_time = max_time
         self.optimizer = optimizer
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks

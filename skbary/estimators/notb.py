@@ -31,7 +31,6 @@ from ..base import NeuralBarycenter
 from ..costs import quadratic_cost, resolve_cost
 from ..nn import CongruentPotentials
 from ..nn.maps import BatchedGaussianMap, BatchedMap
-from ..training import resolve_device
 from ..validation import check_rows
 
 __all__ = ["NOTBarycenter"]
@@ -443,24 +442,6 @@ class NOTBarycenter(NeuralBarycenter):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
-        n_threads = self.n_threads
-        if n_threads is not None and (
-            isinstance(n_threads, bool)
-            or not isinstance(n_threads, numbers.Integral)
-            or n_threads < 1
-        ):
-            raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}.")
-        previous = torch.get_num_threads()
-        cpu = resolve_device(self.device).type == "cpu"
-        if cpu and n_threads is not None:
-            torch.set_num_threads(int(n_threads))
-        try:
-            self._fit_networks(marginals, weights)
-        finally:
-            if cpu and n_threads is not None:
-                torch.set_num_threads(previous)
-
-    def _fit_networks(self, marginals: list[NDArray], weights: NDArray) -> None:
         K, d_in = len(marginals), marginals[0].shape[1]
         p = self._check_params(d_in)
         self._begin_fit()
