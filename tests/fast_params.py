@@ -23,7 +23,12 @@ FAST_PARAMS: dict[str, dict] = {
     "GaussianBarycenter": {},
     "GenerativeBarycenter": {"max_iter": 5, "batch_size": 32, "map_iter": 3},
     "FreeSupportBarycenter": {"n_support": 20, "max_samples_per_input": 100},
-    "ICNNBarycenter": {"max_iter": 10, "g_steps": 2, "f_steps": 1, "batch_size": 64},
+    "ICNNBarycenter": {
+        "max_iter": 10,
+        "g_steps": 2,
+        "f_steps": 1,
+        "batch_size": 64,
+    },
     "WINBarycenter": {
         "max_iter": 2,
         "n_generator_steps": 2,

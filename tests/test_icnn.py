@@ -13,8 +13,6 @@ from skbary.datasets import make_location_scatter
 from skbary.metrics import bw_uvp, l2_uvp
 from skbary.nn.picnn import BatchedICNN
 
-torch.set_num_threads(1)
-
 # small budget used by the fits below: networks narrow, inner loops short
 SMALL = {
     "f__hidden_layer_sizes": (16, 16),

@@ -34,7 +34,6 @@ from torch import nn
 
 from ..base import NeuralBarycenter
 from ..nn.picnn import BatchedICNN
-from ..training import resolve_device
 from ..validation import check_n_samples, check_rows, check_weights
 
 __all__ = ["ICNNBarycenter"]
@@ -315,22 +314,6 @@ class ICNNBarycenter(NeuralBarycenter):
     # ------------------------------------------------------------------ fit
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
         self._check_params()
-        n_threads = self.n_threads
-        if n_threads is not None and (
-            isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1
-        ):
-            raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}.")
-        previous = torch.get_num_threads()
-        cpu = resolve_device(self.device).type == "cpu"
-        if cpu and n_threads is not None:
-            torch.set_num_threads(n_threads)
-        try:
-            self._fit_networks(marginals, weights)
-        finally:
-            if cpu and n_threads is not None:
-                torch.set_num_threads(previous)
-
-    def _fit_networks(self, marginals: list[NDArray], weights: NDArray) -> None:
         K, d = len(marginals), marginals[0].shape[1]
         alpha = self._concentration(K) if self.free_weights else None
         free = bool(self.free_weights)
