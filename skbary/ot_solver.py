@@ -74,25 +74,12 @@ from skorch.history import History
 from torch import nn
 
 from .costs import Cost, resolve_cost
-from .nn.mlp import BatchedLinear, BatchedMLP
+from .nn.mlp import BatchedMLP
 from .training import TrainingLoop
 
-__all__ = ["MaxMinOTSolver", "fit_ot_maps", "forward_one"]
+__all__ = ["MaxMinOTSolver", "fit_ot_maps"]
 
 Draw = Callable[[int], torch.Tensor]
-
-
-def forward_one(net: BatchedMLP, x: torch.Tensor, k: int) -> torch.Tensor:
-    """Evaluate only network ``k`` of a :class:`~skbary.nn.BatchedMLP` on x (B, in) -> (B, out).
-
-    Inference of one input's map without evaluating the other K - 1 networks.
-    """
-    for layer in net.layers:
-        if isinstance(layer, BatchedLinear):
-            x = torch.addmm(layer.bias[k], x, layer.weight[k])
-        else:
-            x = layer(x)
-    return x
 
 
 class MaxMinOTSolver(nn.Module):
@@ -163,7 +150,7 @@ class MaxMinOTSolver(nn.Module):
 
     def transport_one(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """Apply map k alone: (B, d) -> (B, d)."""
-        out = forward_one(self.map, x, k)
+        out = self.map.forward_one(x, k)
         return x + out if self.residual else out
 
     def potential_value(self, y: torch.Tensor) -> torch.Tensor:

@@ -56,16 +56,6 @@ def _check_positive_float(value: Any, name: str) -> float:
     return float(value)
 
 
-def _one_network(layers: torch.nn.Sequential, k: int, x: torch.Tensor) -> torch.Tensor:
-    """Network k of a stack of BatchedLinear/activation layers on rows x (n, in)."""
-    for layer in layers:
-        if hasattr(layer, "weight") and layer.weight.dim() == 3:
-            x = torch.addmm(layer.bias[k], x, layer.weight[k])
-        else:
-            x = layer(x)
-    return x
-
-
 class _Potentials(torch.nn.Module):
     """Congruent potentials ``f_k = g_k - sum_j a_j g_j`` with an optional quadratic part.
 
@@ -555,7 +545,7 @@ class NOTBarycenter(NeuralBarycenter):
         """T_k on rows x (n, d_in); noise (n, noise_dim) for stochastic plans (None: mean)."""
         maps = self.maps_
         if self.plan == "gaussian":
-            h = _one_network(maps.mlp.layers, k, x)
+            h = maps.mlp.forward_one(x, k)
             D = self.n_features_out_
             mu = h[:, :D]
             if maps.skip is not None:
@@ -565,7 +555,7 @@ class NOTBarycenter(NeuralBarycenter):
             log_std = (h[:, D:] + maps.log_std_offset).clamp(maps.min_log_std, maps.max_log_std)
             return mu + torch.exp(log_std) * noise
         inp = x if noise is None or not maps.stochastic else torch.cat([x, noise], dim=-1)
-        h = _one_network(maps.mlp.layers, k, inp)
+        h = maps.mlp.forward_one(inp, k)
         if maps.skip is not None:
             h = h + torch.addmm(maps.skip.bias[k], x, maps.skip.weight[k])
         return h

@@ -123,3 +123,15 @@ class BatchedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+    def forward_one(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """Network k alone on rows x: (B, in) -> (B, out).
+
+        Inference of one input's network without evaluating the other K - 1.
+        """
+        for layer in self.layers:
+            if isinstance(layer, BatchedLinear):
+                x = torch.addmm(layer.bias[k], x, layer.weight[k])
+            else:
+                x = layer(x)
+        return x
