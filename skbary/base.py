@@ -39,6 +39,9 @@ from torch import nn
 from .training import MarginalBatches, TrainingLoop, resolve_device, torch_threads
 from .validation import check_n_samples, check_rows, is_list_form, resolve_fit_input
 
+# optimisers with a fused kernel on CPU and CUDA (torch >= 2.4)
+_FUSABLE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
+
 __all__ = ["BaseBarycenter", "NeuralBarycenter"]
 
 
@@ -422,10 +425,27 @@ class NeuralBarycenter(BaseBarycenter):
         """Settings of network ``name``: its defaults updated with ``name__*`` parameters."""
         return self._nested(name, self._network_defaults.get(name, {}))
 
-    def _make_optimizer(self, params: Any, lr: float) -> torch.optim.Optimizer:
-        """The estimator's ``optimizer`` class with ``optimizer__*`` keyword arguments."""
-        kwargs = self._nested("optimizer")
-        kwargs.setdefault("lr", lr)
+    def _make_optimizer(self, params: Any, lr: float, **defaults: Any) -> torch.optim.Optimizer:
+        """The estimator's ``optimizer`` class with ``optimizer__*`` keyword arguments.
+
+        ``defaults`` are a method's own keyword arguments, which ``optimizer__*`` override.
+
+        Adam, AdamW and SGD get torch's fused kernel unless ``optimizer__fused`` or
+        ``optimizer__foreach`` says otherwise: one kernel updates every parameter tensor,
+        where the default CPU path loops over them in Python (``benchmarks/profiling.py``
+        records the difference per estimator in ``benchmarks/results/profile.md``).
+        """
+        kwargs = self._nested("optimizer", {"lr": lr, **defaults})
+        if (
+            self.optimizer in _FUSABLE_OPTIMIZERS
+            and "fused" not in kwargs
+            and "foreach" not in kwargs
+        ):
+            params = list(params)
+            try:
+                return self.optimizer(params, fused=True, **kwargs)
+            except (RuntimeError, TypeError, ValueError):  # a device or dtype without it
+                pass
         return self.optimizer(params, **kwargs)
 
     def _run(
