@@ -179,6 +179,30 @@ def test_list_and_flat_forms_give_the_same_fit(est):
     np.testing.assert_allclose(s1, e3.sample(40, random_state=0), rtol=1e-6, atol=1e-6)
 
 
+class _SampleDuringFit:
+    """skorch-style callback that samples the estimator at every history row (mid-fit)."""
+
+    def initialize(self):
+        self.shapes = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        Y = net.sample(20, random_state=0)
+        assert np.isfinite(Y).all()
+        self.shapes.append(Y.shape)
+
+
+NEURAL = [e for e in ESTIMATORS if "callbacks" in e.get_params()]
+
+
+@pytest.mark.parametrize("est", NEURAL, ids=[type(e).__name__ for e in NEURAL])
+def test_sample_works_inside_callbacks_during_fit(est):
+    # benchmarks.run's time-to-accuracy tracker scores ``sample`` while training runs
+    cb = _SampleDuringFit()
+    clone(est).set_params(callbacks=[cb], random_state=0).fit(_inputs(3))
+    assert cb.shapes and set(cb.shapes) == {(20, 2)}
+
+
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
 def test_fit_is_repeatable_with_random_state(est):
     e1, _ = _fit(est, seed=4)

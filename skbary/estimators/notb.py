@@ -440,6 +440,10 @@ class NOTBarycenter(NeuralBarycenter):
         D, B, S = p["d_out"], p["batch_size"], p["n_noise"]
         data = self._batches(marginals)
         a = torch.as_tensor(weights, dtype=torch.float32, device=self.device_)
+        # rows that sample() maps (the training rows of every input); set before training so
+        # that callbacks can sample mid-fit (with the current, not yet averaged, maps)
+        self._train_rows = data.data
+        self._train_counts = data.counts.cpu().numpy()
 
         # prior of the regularised costs
         self._prior_rows = None
@@ -530,9 +534,6 @@ class NOTBarycenter(NeuralBarycenter):
                 for t, e in zip(map_params, ema):
                     t.copy_(e)
         self.__dict__.pop("_ema", None)
-        # rows that sample() maps (the training rows of every input)
-        self._train_rows = data.data
-        self._train_counts = data.counts.cpu().numpy()
         self._end_fit()
 
     # ------------------------------------------------------------------ inference
