@@ -7,7 +7,8 @@
   records every loss of every iteration in the estimator's skorch ``History``, drives the
   progress bar and skorch callbacks, and stops with :class:`TrainingDivergedError` when a
   loss turns NaN/inf. Losses are kept on the device and copied to the host in blocks of
-  ``log_every`` iterations, so the hot path has no per-step host synchronisation.
+  ``log_every`` iterations (or ``log_seconds``), so the hot path has no per-step host
+  synchronisation.
 """
 
 from __future__ import annotations
@@ -152,6 +153,11 @@ class TrainingLoop:
         ``skorch.callbacks.EarlyStopping`` does) stops the phase with reason ``"callback"``.
     log_every : int, default=50
         Iterations between host copies of the losses (history rows, NaN checks, callbacks).
+    log_seconds : float, default=1.0
+        Also copy when this many seconds have passed since the last copy, so that methods
+        with long iterations (WIN's outer iteration holds about 100 network updates) still
+        report to callbacks about once a second; at most one host synchronisation per
+        ``log_seconds`` is added.
     """
 
     def __init__(
@@ -162,6 +168,7 @@ class TrainingLoop:
         verbose: int = 0,
         callbacks: Sequence[Any] | None = None,
         log_every: int = 50,
+        log_seconds: float = 1.0,
     ) -> None:
         self.estimator = estimator
         self.history = history
@@ -169,6 +176,7 @@ class TrainingLoop:
         self.verbose = verbose
         self.callbacks = list(callbacks or [])
         self.log_every = log_every
+        self.log_seconds = log_seconds
         self.total_iterations = 0
 
     def begin(self) -> None:
@@ -218,17 +226,22 @@ class TrainingLoop:
         reason = "max_iter"
         bar = tqdm(total=n_iter, desc=phase, disable=not self.verbose, leave=False)
         i = 0
+        last_flush = time.perf_counter()
         try:
             while i < n_iter:
-                if deadline is not None and time.perf_counter() >= deadline:
+                now = time.perf_counter()
+                if deadline is not None and now >= deadline:
                     reason = "max_time"
                     break
+                if buffer and now - last_flush >= self.log_seconds:
+                    self._flush(buffer, phase, i, bar)
+                    buffer, last_flush = [], time.perf_counter()
                 losses = step(i)
                 buffer.append({k: v.detach() for k, v in losses.items()})
                 i += 1
                 if len(buffer) >= self.log_every:
                     self._flush(buffer, phase, i, bar)
-                    buffer = []
+                    buffer, last_flush = [], time.perf_counter()
             if buffer:
                 self._flush(buffer, phase, i, bar)
         except KeyboardInterrupt:

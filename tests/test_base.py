@@ -150,3 +150,33 @@ def test_toy_passes_sklearn_checks():
         )
     failed = [r["check_name"] for r in results if r["status"] == "failed"]
     assert failed == []
+
+
+def test_loop_reports_to_callbacks_every_log_seconds_when_iterations_are_slow():
+    from skorch.history import History
+
+    from skbary.training import TrainingLoop
+
+    class Flushes:
+        def __init__(self):
+            self.rows_seen = []
+
+        def on_epoch_end(self, net, **kwargs):
+            self.rows_seen.append(net.history[-1]["time"])  # one value per host copy
+
+    class Net:
+        history = History()
+
+    cb = Flushes()
+    loop = TrainingLoop(Net, Net.history, time.perf_counter(), callbacks=[cb], log_seconds=0.2)
+
+    def slow_step(i):
+        time.sleep(0.05)
+        return {"loss": torch.tensor(float(i))}
+
+    reason, n = loop.run(slow_step, n_iter=20)
+    assert (reason, n) == ("max_iter", 20)
+    assert Net.history[:, "loss"] == [float(i) for i in range(20)]
+    # 20 iterations of 0.05 s with log_every=50: without the time rule, one copy at the end
+    flushes = len(set(cb.rows_seen))
+    assert 3 <= flushes <= 8
