@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.common import command, machine
 from skbary import EnergyBarycenter
 from skbary.datasets import make_location_scatter, make_twister, twister_cost, twister_u
 from skbary.metrics import bw_uvp, l2_uvp
@@ -42,14 +40,6 @@ PAPER_C4 = {  # EgBary paper, appendix C.4: weighted L2-UVP (%) of barycentric p
     1.0: {2: 1.12, 4: 1.6, 8: 1.85, 16: 1.32, 64: 1.83},
     0.01: {2: 0.02, 4: 0.05, 8: 0.06, 16: 0.09, 64: 0.84},
 }
-
-
-def machine() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-        f"(torch threads {torch.get_num_threads()}), torch {torch.__version__}, "
-        f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}"
-    )
 
 
 def scatter_case(D: int, eps: float, budget: float, n_rows: int, n_eval: int, seed: int) -> dict:
@@ -263,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
             rows = PARTS[part](args)
             blob = {
                 "machine": machine(),
-                "command": "python -m benchmarks.bench_energy " + " ".join(sys.argv[1:]),
+                "command": command("benchmarks.bench_energy"),
                 "rows": rows,
             }
             (RESULTS / f"energy_{part}.json").write_text(json.dumps(blob, indent=1))

@@ -28,9 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -38,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.common import command, machine
 from skbary import GenerativeBarycenter
 from skbary.datasets import make_gaussians, make_location_scatter
 from skbary.divergences import sinkhorn_divergence
@@ -52,18 +50,8 @@ NOTE = (
     "counts are far below what a dedicated 2-core machine gives, and the accuracy is a "
     "pessimistic measurement."
 )
-COMMAND = "flock /tmp/skbary-heavy.lock .venv/bin/python -m benchmarks.bench_generative " + (
-    " ".join(sys.argv[1:])
-)
+COMMAND = command("benchmarks.bench_generative")
 WEIGHTS = (0.1, 0.2, 0.3, 0.4)
-
-
-def machine() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-        f"(torch threads {torch.get_num_threads()}), torch {torch.__version__}, "
-        f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}"
-    )
 
 
 def _save(part: str, rows: list[dict]) -> None:

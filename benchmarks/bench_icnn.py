@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from benchmarks.common import command, machine
 from skbary import ICNNBarycenter
 from skbary.bures import bures_barycenter
 from skbary.datasets import make_location_scatter
@@ -46,16 +43,6 @@ NWB2_WEIGHTS = [
     (0.8, 0.1, 0.1),
     (0.05, 0.9, 0.05),
 ]
-
-
-def machine() -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores (torch threads "
-        f"{torch.get_num_threads()}, load average {load:.1f} at the end), torch "
-        f"{torch.__version__}, "
-        f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}"
-    )
 
 
 def run_nwb1(dims: list[int], budget: float, seed: int) -> list[dict]:
@@ -168,9 +155,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    command = "flock /tmp/skbary-heavy.lock .venv/bin/python -m benchmarks.bench_icnn " + " ".join(
-        sys.argv[1:]
-    )
+    cmd = command("benchmarks.bench_icnn")
     if args.part == "nwb1":
         budget = args.budget or 300.0
         rows = run_nwb1(args.dims, budget, args.seed)
@@ -185,10 +170,8 @@ def main() -> None:
             rows = sorted(
                 [r for r in old["rows"] if r["D"] not in done] + rows, key=lambda r: r["D"]
             )
-            command = (
-                old["command"] if old["command"] == command else f"{old['command']}; {command}"
-            )
-        payload = {"budget": budget, "rows": rows, "machine": machine(), "command": command}
+            cmd = old["command"] if old["command"] == cmd else f"{old['command']}; {cmd}"
+        payload = {"budget": budget, "rows": rows, "machine": machine(), "command": cmd}
         path.write_text(json.dumps(payload, indent=1))
     (RESULTS / "icnn.md").write_text(render())
     print(render())

@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.common import command, machine
 from skbary import NOTBarycenter
 from skbary.datasets import make_location_scatter, make_twister
 from skbary.metrics import bw_uvp, l2_uvp, score_benchmark
@@ -43,17 +41,7 @@ PAPER_TABLE3 = {  # NOT paper, appendix B.1, Table 3: weighted L2-UVP (%), GPU
     "WIN (paper)": {2: 0.03, 4: 0.08, 8: 0.13, 16: 0.25, 64: 0.75},
 }
 PRIOR_MEAN = np.array([5.0, 5.0])
-COMMAND = "flock /tmp/skbary-heavy.lock .venv/bin/python -m benchmarks.bench_notb " + " ".join(
-    sys.argv[1:]
-)
-
-
-def machine() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-        f"(torch threads {torch.get_num_threads()}), torch {torch.__version__}, "
-        f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}"
-    )
+COMMAND = command("benchmarks.bench_notb")
 
 
 def run_scatter(dims: list[int], budget: float, n_rows: int, seed: int) -> list[dict]:

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import time
 
 import numpy as np
 import torch
 
+from benchmarks.common import command, machine
 from skbary import GaussianBarycenter, WINBarycenter
 from skbary.datasets import load_ave_digits, make_location_scatter
 from skbary.metrics import bw_uvp, score_benchmark, weighted_l2_uvp
@@ -43,13 +42,6 @@ RESULTS = os.environ.get(
 )
 PAPER_BW = {2: 0.01, 4: 0.02, 8: 0.01, 16: 0.08, 32: 0.11, 64: 0.23, 128: 0.38}
 PAPER_L2_K3 = {2: 0.03, 4: 0.08, 8: 0.13, 16: 0.25, 64: 0.75}
-
-
-def machine() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}"
-    )
 
 
 def emit(line: str) -> None:
@@ -92,7 +84,7 @@ def location_scatter_row(D: int, max_time: float, K: int = 4, weights=None, **pa
 
 def task_acceptance(args) -> None:
     emit(f"\n## Acceptance: location-scatter K=4, 50,000 rows, max_time={args.max_time:g}\n")
-    emit(f"Machine: {machine()}. Command: `{' '.join(sys.argv)}`\n")
+    emit(f"Machine: {machine()}. Command: `{command('benchmarks.bench_win')}`\n")
     emit(
         "| D | BW2-UVP G(z) % | BW2-UVP sum a_k T_k(G(z)) % | weighted L2-UVP transform % "
         "| fit s | outer iters (it/s) | updates/s | Alg. 2 iters |"
@@ -110,7 +102,7 @@ def task_acceptance(args) -> None:
 def task_table(args) -> None:
     dims = args.dims or [2, 4, 8, 16, 32, 64]
     emit(f"\n## WIN paper Table 5 (BW2-UVP %, K=4, Gaussian base), max_time={args.max_time:g}\n")
-    emit(f"Machine: {machine()}. Command: `{' '.join(sys.argv)}`\n")
+    emit(f"Machine: {machine()}. Command: `{command('benchmarks.bench_win')}`\n")
     emit("| D | ours G(z) | ours averaged maps | paper WIN (GPU, 12K iters) | fit s |")
     emit("|---|---|---|---|---|")
     rows = []
@@ -160,7 +152,7 @@ def task_defaults(args) -> None:
     """The comparison behind the defaults (docs/win.md), at ``--max-time`` per fit."""
     for D in args.dims or [8]:
         emit(f"\n## Defaults sweep: location-scatter K=4, D={D}, max_time={args.max_time:g}\n")
-        emit(f"Machine: {machine()}. Command: `{' '.join(sys.argv)}`\n")
+        emit(f"Machine: {machine()}. Command: `{command('benchmarks.bench_win')}`\n")
         emit("| setting | BW2-UVP G(z) % | BW2-UVP maps % | L2-UVP transform % | outer iters |")
         emit("|---|---|---|---|---|")
         for name, params in SWEEP:
@@ -176,7 +168,7 @@ def task_digits(args) -> None:
     emit(
         f"\n## Ave, digits! (64 pixels, K=3, weights (1/4, 1/2, 1/4)), max_time={args.max_time:g}\n"
     )
-    emit(f"Machine: {machine()}. Command: `{' '.join(sys.argv)}`\n")
+    emit(f"Machine: {machine()}. Command: `{command('benchmarks.bench_win')}`\n")
     emit("| method | BW2-UVP samples % | weighted L2-UVP transform % | fit s |")
     emit("|---|---|---|---|")
     for name, est in [

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import skbary
+from benchmarks.common import command
 from skbary.datasets import make_location_scatter
 
 RESULTS = Path(__file__).parent / "results" / "profile.md"
@@ -100,16 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         text=True,
         check=False,
     ).stdout.strip()
-    command = "python -m benchmarks.profiling " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    cmd = command("benchmarks.profiling", argv)
     device = torch.cuda.get_device_name() if args.device != "cpu" else (platform.machine() + " CPU")
     lines = [
         f"\n## {args.label}\n",
         f"Commit {commit}{' + uncommitted changes' if dirty else ''}; {device}, "
         f"{args.threads} torch thread(s), torch {torch.__version__}; location-scatter K=4, "
         f"D={args.dim}, 20,000 rows. Command: "
-        f"`{command}`\n",
+        f"`{cmd}`\n",
         "| method | ms / iteration | iterations / s | optimiser step % of CPU | top operators "
         "(self CPU %) |",
         "|---|---|---|---|---|",

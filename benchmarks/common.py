@@ -1,0 +1,30 @@
+"""What every benchmark script records with its numbers: the machine and the command."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+import torch
+
+
+def machine() -> str:
+    """Processor, cores, torch version and threads, accelerator, and the current load.
+
+    The one-minute load average says whether other jobs shared the machine when the line
+    was written (benchmarks write it when they record their results).
+    """
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    accel = f"CUDA {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "CPU only"
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {accel}, "
+        f"torch {torch.__version__} (threads in this process {torch.get_num_threads()}; "
+        f"fits use their n_threads, default 1), load average {load:.1f}"
+    )
+
+
+def command(module: str, argv: list[str] | None = None) -> str:
+    """The command line that reproduces this run: ``python -m <module> <arguments>``."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(["python -m", module, *args])
