@@ -10,6 +10,8 @@ Tasks (BENCHMARKS.md):
   rows of the WIN paper's Table 5 (BW2-UVP, K = 4) and of the NOT paper's Table 3 (weighted
   L2-UVP of the maps to the barycenter; there K = 3, weights (0.25, 0.25, 0.5): ``--l2-k3``
   runs that variant too).
+* ``small-sample``: location-scatter D = 64, K = 3 with Ave-digits' 449 rows per input, to
+  tell a sample-size effect from a dimension effect.
 * ``digits``: Ave, digits! (``skbary.datasets.load_ave_digits``, 64 pixels, K = 3): BW2-UVP
   of samples and L2-UVP of ``transform`` against the known barycenter, next to
   GaussianBarycenter.
@@ -186,6 +188,33 @@ def task_digits(args) -> None:
             emit(f"| WINBarycenter (averaged maps) | {s['bw_uvp']:.3f} | - | (same fit) |")
 
 
+def task_small_sample(args) -> None:
+    """Location-scatter with Ave-digits' sample size: is WIN's digits error the data size?"""
+    D, n = 64, 449
+    weights = [0.25, 0.5, 0.25]
+    bench = make_location_scatter(3, D, n, weights=weights, random_state=0)
+    fresh = bench.sample_marginals(10_000, random_state=1)
+    emit(
+        f"\n## Location-scatter D={D}, K=3, weights (1/4, 1/2, 1/4), {n} rows per input "
+        f"(Ave-digits' size), max_time={args.max_time:g}\n"
+    )
+    emit(f"Machine: {machine()}. Command: `{command('benchmarks.bench_win')}`\n")
+    emit("| method | BW2-UVP samples % | weighted L2-UVP transform (fresh rows) % | fit s |")
+    emit("|---|---|---|---|")
+    for name, est in [
+        ("GaussianBarycenter", GaussianBarycenter(random_state=0)),
+        ("WINBarycenter (G(z))", WINBarycenter(max_time=args.max_time, random_state=0)),
+    ]:
+        t = time.perf_counter()
+        est.fit(bench.marginals, bench.weights)
+        wall = time.perf_counter() - t
+        bw = bw_uvp(
+            est.sample(100_000, random_state=0), bench.barycenter_mean, bench.barycenter_cov
+        )
+        l2 = weighted_l2_uvp(est, bench, fresh)["l2_uvp_weighted"]
+        emit(f"| {name} | {bw:.3f} | {l2:.3f} | {wall:.1f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks", nargs="+", default=["acceptance", "digits", "table"])
@@ -211,6 +240,7 @@ def main() -> None:
             "table": task_table,
             "digits": task_digits,
             "defaults": task_defaults,
+            "small-sample": task_small_sample,
         }
         tasks[task](args)
     np.set_printoptions()
