@@ -43,13 +43,6 @@ from skbary.metrics import bw_uvp, energy_distance, weighted_l2_uvp
 
 warnings.filterwarnings("ignore")
 RESULTS = Path(__file__).parent / "results"
-NOTE = (
-    "\nThese fits ran *outside* the heavy lock (its queue held 8 jobs for over an hour), "
-    "one process per D side by side, torch threads 1, on the 2-core machine loaded by other "
-    "engineers (load average about 9): each process had a fraction of a core, so the step "
-    "counts are far below what a dedicated 2-core machine gives, and the accuracy is a "
-    "pessimistic measurement."
-)
 COMMAND = command("benchmarks.bench_generative")
 WEIGHTS = (0.1, 0.2, 0.3, 0.4)
 
@@ -212,8 +205,8 @@ def render() -> None:
     out = ["# GenerativeBarycenter benchmarks (issue 7)", ""]
     out.append(
         "Cohen, Arbel, Deisenroth (2021). Every number below comes from the run named "
-        "under its table; `machine` is the 2-core CPU shared with other engineers; whether a "
-        "run held the heavy lock (`/tmp/skbary-heavy.lock`) is said with its command."
+        "under its table; `machine` names the CPU and its load average when the part was "
+        "recorded (2 cores: a load near 2 means one other single-thread job ran alongside)."
     )
     if "scatter" in parts:
         p = parts["scatter"]
@@ -238,7 +231,6 @@ def render() -> None:
         cmds = sorted({r.get("command", p["command"]) for r in p["rows"]})
         out += ["", f"machine: {p['machine']}; {p['date']}"]
         out += [f"command: `{c}`" for c in cmds]
-        out += [NOTE]
     if "debias" in parts:
         p = parts["debias"]
         out += [

@@ -69,7 +69,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available here.")
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available here. A model fitted "
+            "on a GPU and loaded here predicts on the CPU; to refit it here, call "
+            "set_params(device='cpu') or device='auto' first."
+        )
     try:
         return torch.device(device)
     except RuntimeError as exc:
