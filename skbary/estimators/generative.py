@@ -17,7 +17,6 @@ after training with the shared max-min OT solver (:mod:`skbary.ot_solver`).
 from __future__ import annotations
 
 import copy
-import math
 import time
 from typing import Any
 
@@ -419,18 +418,7 @@ class GenerativeBarycenter(NeuralBarycenter):
             if self.standardize == "auto"
             else bool(self.standardize)
         )
-        if standardize:
-            means = np.stack([m.mean(axis=0) for m in marginals])
-            center = weights @ means
-            var = sum(
-                a * ((m - center) ** 2).sum(axis=1).mean() for a, m in zip(weights, marginals)
-            )
-            scale = math.sqrt(var / d) if var > 0 else 1.0
-        else:
-            center, scale = np.zeros(d), 1.0
-        self.center_ = np.asarray(center, dtype=np.float64)
-        self.scale_ = float(scale)
-        data = self._batches([(m - self.center_) / self.scale_ for m in marginals])
+        data = self._batches(self._fit_standardisation(marginals, weights, standardize))
 
         self.generator_ = self._build_generator(d).to(self.device_)
         self.critics_ = None
@@ -665,8 +653,7 @@ class GenerativeBarycenter(NeuralBarycenter):
 
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
         z = self._randn((n, self.latent_dim_), rng)
-        Y = self._apply(self.generator_, z)
-        return Y * self.scale_ + self.center_
+        return self._unstandardise(self._apply(self.generator_, z))
 
     def _transform(self, X: NDArray, k: int) -> NDArray:
         if self.maps_ is None:
@@ -677,7 +664,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         # float64 inference: every row's image is independent of the other rows to
         # round-off far below float32's (scikit-learn's sample-order invariance check).
         maps = copy.deepcopy(self.maps_).double()
-        Xs = torch.as_tensor((X - self.center_) / self.scale_, dtype=torch.float64)
+        Xs = torch.as_tensor(self._standardise(X), dtype=torch.float64)
         with torch.no_grad():
             Y = maps.transport_one(Xs.to(self.device_), k).cpu().numpy()
-        return Y * self.scale_ + self.center_
+        return self._unstandardise(Y)

@@ -263,12 +263,7 @@ class WINBarycenter(NeuralBarycenter):
         K, d = len(marginals), marginals[0].shape[1]
         H = d if self.latent_dim is None else int(self.latent_dim)
         self.latent_dim_ = H
-        # Standardise: centre on the barycenter's mean, one scalar scale.
-        means = np.stack([m.mean(axis=0) for m in marginals])
-        var = np.array([m.var(axis=0).sum() / d for m in marginals])
-        self.center_ = weights @ means
-        self.scale_ = float(np.sqrt(max(weights @ var, 1e-12)))
-        data = self._batches([(m - self.center_) / self.scale_ for m in marginals])
+        data = self._batches(self._fit_standardisation(marginals, weights))
         dev, g, B = self.device_, self._generator, int(self.batch_size)
         a = torch.as_tensor(weights, dtype=torch.float32, device=dev)[:, None, None]
 
@@ -412,12 +407,6 @@ class WINBarycenter(NeuralBarycenter):
         )
 
     # ------------------------------------------------------------------ inference
-    def _standardise(self, X: NDArray) -> NDArray:
-        return (np.asarray(X, dtype=np.float64) - self.center_) / self.scale_
-
-    def _unstandardise(self, Y: NDArray) -> NDArray:
-        return Y * self.scale_ + self.center_
-
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
         z = self._randn((n, self.latent_dim_), rng)
         K, d = self.n_marginals_, self.n_features_in_
