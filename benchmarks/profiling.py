@@ -7,6 +7,8 @@ base), single torch thread by default:
   ``(t2 - t1) / (n2 - n1)``, so set-up (data to tensors, network building, compilation)
   cancels. The after-training phases (WIN's Algorithm 2, the generative maps) are switched
   off; they run the same shared solver.
+* with ``--compile-check``, eager against ``torch.compile`` for one step of the shared
+  batched networks.
 * **a torch.profiler breakdown** of the ``n1``-iteration fit: the share of CPU time in the
   optimiser steps (``Optimizer.step#...``) and the operators with the most self time.
 
@@ -80,6 +82,53 @@ def _breakdown(name: str, n_iter: int, bench: Any, threads: int, device: str, to
     return 100.0 * optim / total, top_ops
 
 
+def compile_check(threads: int, device: str) -> list[str]:
+    """Does ``torch.compile`` pay for the networks the estimators share?
+
+    One optimiser step (forward, backward, fused Adam) of a ``BatchedMLP`` of K = 4 networks,
+    D = 8, hidden (128, 128), batch 256, eager against compiled, for ReLU (WIN, the
+    generators) and CELU (NOT's potentials).
+    """
+    from skbary.nn.mlp import BatchedMLP
+
+    torch.set_num_threads(threads)
+    lines = [
+        "",
+        "`torch.compile` of one BatchedMLP step (K=4, D=8, hidden (128, 128), batch 256, "
+        "fused Adam):",
+        "",
+        "| activation | eager ms / step | compiled ms / step | first compiled call s |",
+        "|---|---|---|---|",
+    ]
+    for act in ("relu", "celu"):
+        torch.manual_seed(0)
+        net = BatchedMLP(4, 8, 8, (128, 128), act).to(device)
+        opt = torch.optim.Adam(net.parameters(), fused=True)
+        x = torch.randn(4, 256, 8, device=device)
+
+        def step(f: Any, net=net, opt=opt, x=x) -> None:
+            loss = f(x).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        timings = []
+        for f in (net, torch.compile(net)):
+            start = time.perf_counter()
+            step(f)
+            first = time.perf_counter() - start
+            for _ in range(20):
+                step(f)
+            start = time.perf_counter()
+            for _ in range(300):
+                step(f)
+            if device != "cpu":
+                torch.cuda.synchronize()
+            timings.append(((time.perf_counter() - start) / 300 * 1000, first))
+        lines.append(f"| {act} | {timings[0][0]:.2f} | {timings[1][0]:.2f} | {timings[1][1]:.1f} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--label", required=True, help="what this run measures (before/after ...)")
@@ -88,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--top", type=int, default=5)
+    p.add_argument("--compile-check", action="store_true", help="also time torch.compile")
     args = p.parse_args(argv)
 
     bench = make_location_scatter(4, args.dim, 20_000, weights=[0.1, 0.2, 0.3, 0.4], random_state=0)
@@ -123,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         line = f"| {name} | {1000 * per_iter:.1f} | {1 / per_iter:.1f} | {optim:.0f} | {top_ops} |"
         lines.append(line)
         print(line, flush=True)
+    if args.compile_check:
+        extra = compile_check(args.threads, args.device)
+        print("\n".join(extra), flush=True)
+        lines += extra
     RESULTS.parent.mkdir(exist_ok=True)
     if not RESULTS.exists():
         RESULTS.write_text(
