@@ -36,7 +36,9 @@ def scatter():
 @pytest.fixture(scope="module")
 def fitted_scatter(scatter):
     torch.set_num_threads(1)
-    est = NOTBarycenter(batch_size=256, max_iter=400, random_state=0)
+    # 400 iterations sat at the edge of convergence (weighted L2-UVP 0.6-2.1 over seeds and
+    # optimiser round-off); 800 give 0.14-0.26 on seeds 0, 3, 4
+    est = NOTBarycenter(batch_size=256, max_iter=800, random_state=0)
     return est.fit(scatter.marginals, scatter.weights)
 
 
