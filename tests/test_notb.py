@@ -76,7 +76,7 @@ def test_potentials_are_congruent(fitted_scatter):
 def test_history_and_sample_mixture(fitted_scatter):
     est = fitted_scatter
     h = est.history_
-    assert len(h) == est.n_iter_ == 400
+    assert len(h) == est.n_iter_ == 800
     assert {"potential", "map", "transport_cost"} <= set(h[-1])
     assert est.stop_reason_ == {"train": "max_iter"}
     # the map objective estimates the barycenter cost sum_k a_k W2^2/2 > 0
