@@ -15,6 +15,8 @@ Tasks (BENCHMARKS.md):
 * ``digits``: Ave, digits! (``skbary.datasets.load_ave_digits``, 64 pixels, K = 3): BW2-UVP
   of samples and L2-UVP of ``transform`` against the known barycenter, next to
   GaussianBarycenter.
+* ``small-inputs``: Ave, digits! with the settings that help WIN on a few hundred rows
+  per input (docs/win.md, "What helps on small inputs") next to the defaults.
 
 Run under the shared lock (2-core machine)::
 
@@ -188,6 +190,45 @@ def task_digits(args) -> None:
             emit(f"| WINBarycenter (averaged maps) | {s['bw_uvp']:.3f} | - | (same fit) |")
 
 
+SMALL_INPUTS = [
+    ("defaults", {}),
+    (
+        "early stop: max_iter=30, transform_max_iter=500",
+        {"max_iter": 30, "transform_max_iter": 500},
+    ),
+    (
+        "lr_generator = lr_potential = lr_map = 1e-4",
+        {"lr_generator": 1e-4, "lr_potential": 1e-4, "lr_map": 1e-4},
+    ),
+]
+
+
+def task_small_inputs(args) -> None:
+    """Ave, digits! (about 449 rows per input): settings that help WIN on small inputs."""
+    bench = load_ave_digits(0)
+    emit(f"\n## Small inputs: Ave, digits! (449 rows per input), max_time={args.max_time:g}\n")
+    emit(f"Machine: {machine()}. Command: `{command('benchmarks.bench_win')}`\n")
+    emit("| setting | BW2-UVP G(z) % | weighted L2-UVP transform % | fit s | outer iters |")
+    emit("|---|---|---|---|---|")
+    t = time.perf_counter()
+    est = GaussianBarycenter(random_state=0).fit(bench.marginals, bench.weights)
+    wall = time.perf_counter() - t
+    s = score_benchmark(est, bench, energy_samples=0)
+    emit(
+        f"| GaussianBarycenter | {s['bw_uvp']:.3f} | {s['l2_uvp_weighted']:.3f} | {wall:.1f} | - |"
+    )
+    for name, params in SMALL_INPUTS:
+        est = WINBarycenter(max_time=args.max_time, random_state=0, **params)
+        t = time.perf_counter()
+        est.fit(bench.marginals, bench.weights)
+        wall = time.perf_counter() - t
+        s = score_benchmark(est, bench, energy_samples=0)
+        emit(
+            f"| WIN, {name} | {s['bw_uvp']:.3f} | {s['l2_uvp_weighted']:.3f} | {wall:.0f} "
+            f"| {est.n_iter_} |"
+        )
+
+
 def task_small_sample(args) -> None:
     """Location-scatter with Ave-digits' sample size: is WIN's digits error the data size?"""
     D, n = 64, 449
@@ -241,6 +282,7 @@ def main() -> None:
             "digits": task_digits,
             "defaults": task_defaults,
             "small-sample": task_small_sample,
+            "small-inputs": task_small_inputs,
         }
         tasks[task](args)
     np.set_printoptions()
