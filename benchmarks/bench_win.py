@@ -58,9 +58,7 @@ def location_scatter_row(D: int, max_time: float, K: int = 4, weights=None, **pa
     weights = [0.1, 0.2, 0.3, 0.4] if weights is None else weights
     bench = make_location_scatter(K, D, 50_000, weights=weights, random_state=0)
     est = WINBarycenter(max_time=max_time, random_state=0, **params)
-    t = time.perf_counter()
-    est.fit(bench.marginals, bench.weights)
-    wall = time.perf_counter() - t
+    wall = timed_fit(est, bench)
     m, S = bench.barycenter_mean, bench.barycenter_cov
     bw_g = bw_uvp(est.sample(100_000), m, S)
     est.set_params(sample_from="maps")
@@ -167,6 +165,13 @@ def task_defaults(args) -> None:
             )
 
 
+def timed_fit(est, bench) -> float:
+    """Fit ``est`` on the benchmark's inputs; the wall seconds it took."""
+    start = time.perf_counter()
+    est.fit(bench.marginals, bench.weights)
+    return time.perf_counter() - start
+
+
 def task_digits(args) -> None:
     bench = load_ave_digits(0)
     emit(
@@ -179,9 +184,7 @@ def task_digits(args) -> None:
         ("GaussianBarycenter", GaussianBarycenter(random_state=0)),
         ("WINBarycenter (G(z))", WINBarycenter(max_time=args.max_time, random_state=0)),
     ]:
-        t = time.perf_counter()
-        est.fit(bench.marginals, bench.weights)
-        wall = time.perf_counter() - t
+        wall = timed_fit(est, bench)
         s = score_benchmark(est, bench, energy_samples=0)
         emit(f"| {name} | {s['bw_uvp']:.3f} | {s['l2_uvp_weighted']:.3f} | {wall:.1f} |")
         if isinstance(est, WINBarycenter):
@@ -210,18 +213,15 @@ def task_small_inputs(args) -> None:
     emit(f"Machine: {machine()}. Command: `{command('benchmarks.bench_win')}`\n")
     emit("| setting | BW2-UVP G(z) % | weighted L2-UVP transform % | fit s | outer iters |")
     emit("|---|---|---|---|---|")
-    t = time.perf_counter()
-    est = GaussianBarycenter(random_state=0).fit(bench.marginals, bench.weights)
-    wall = time.perf_counter() - t
+    est = GaussianBarycenter(random_state=0)
+    wall = timed_fit(est, bench)
     s = score_benchmark(est, bench, energy_samples=0)
     emit(
         f"| GaussianBarycenter | {s['bw_uvp']:.3f} | {s['l2_uvp_weighted']:.3f} | {wall:.1f} | - |"
     )
     for name, params in SMALL_INPUTS:
         est = WINBarycenter(max_time=args.max_time, random_state=0, **params)
-        t = time.perf_counter()
-        est.fit(bench.marginals, bench.weights)
-        wall = time.perf_counter() - t
+        wall = timed_fit(est, bench)
         s = score_benchmark(est, bench, energy_samples=0)
         emit(
             f"| WIN, {name} | {s['bw_uvp']:.3f} | {s['l2_uvp_weighted']:.3f} | {wall:.0f} "
@@ -246,9 +246,7 @@ def task_small_sample(args) -> None:
         ("GaussianBarycenter", GaussianBarycenter(random_state=0)),
         ("WINBarycenter (G(z))", WINBarycenter(max_time=args.max_time, random_state=0)),
     ]:
-        t = time.perf_counter()
-        est.fit(bench.marginals, bench.weights)
-        wall = time.perf_counter() - t
+        wall = timed_fit(est, bench)
         bw = bw_uvp(
             est.sample(100_000, random_state=0), bench.barycenter_mean, bench.barycenter_cov
         )

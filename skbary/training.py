@@ -233,17 +233,16 @@ class TrainingLoop:
         last_flush = time.perf_counter()
         try:
             while i < n_iter:
-                now = time.perf_counter()
-                if deadline is not None and now >= deadline:
+                if deadline is not None and time.perf_counter() >= deadline:
                     reason = "max_time"
                     break
-                if buffer and now - last_flush >= self.log_seconds:
-                    self._flush(buffer, phase, i, bar)
-                    buffer, last_flush = [], time.perf_counter()
                 losses = step(i)
                 buffer.append({k: v.detach() for k, v in losses.items()})
                 i += 1
-                if len(buffer) >= self.log_every:
+                if (
+                    len(buffer) >= self.log_every
+                    or time.perf_counter() - last_flush >= self.log_seconds
+                ):
                     self._flush(buffer, phase, i, bar)
                     buffer, last_flush = [], time.perf_counter()
             if buffer:
