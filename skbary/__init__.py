@@ -10,8 +10,8 @@ from .estimators import (
     NOTBarycenter,
     WINBarycenter,
 )
+from .exceptions import NotLearnedError, TrainingDivergedError
 from .pipeline import BarycenterMapper
-from .training import TrainingDivergedError
 from .validation import stack
 
 __version__ = "0.1.0"
@@ -24,6 +24,7 @@ __all__ = [
     "GenerativeBarycenter",
     "ICNNBarycenter",
     "NOTBarycenter",
+    "NotLearnedError",
     "TrainingDivergedError",
     "WINBarycenter",
     "datasets",

@@ -12,13 +12,15 @@ against every input, as in Algorithm 1 of Cohen et al. 2021). The result has sha
 * :func:`mmd2` -- squared maximum mean discrepancy with a fixed kernel (:func:`kernel_matrix`:
   Gaussian with one or several bandwidths, energy distance kernel ``-|x - y|``, mixture of
   rational quadratics as in Binkowski et al. 2018).
-* :func:`energy_distance` -- ``2 E|X - Y| - E|X - X'| - E|Y - Y'|``, the MMD of the energy
-  kernel.
+* :func:`energy_mmd2` -- the energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` as a
+  differentiable minibatch loss: :func:`mmd2` with the energy kernel. To evaluate the
+  energy distance between two (large) samples use :func:`skbary.metrics.energy_distance`.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -31,7 +33,7 @@ __all__ = [
     "sinkhorn_divergence",
     "entropic_ot",
     "mmd2",
-    "energy_distance",
+    "energy_mmd2",
 ]
 
 SINKHORN_BACKENDS = ("geomloss", "pot")
@@ -181,11 +183,14 @@ def mmd2(
     return out[0] if single else out
 
 
-def energy_distance(X: torch.Tensor, Y: torch.Tensor, *, unbiased: bool = True) -> torch.Tensor:
-    """Energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` (the MMD^2 of ``-|x - y|``).
+def energy_mmd2(X: torch.Tensor, Y: torch.Tensor, *, unbiased: bool = True) -> torch.Tensor:
+    """Energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` as a differentiable loss.
 
-    Shapes as in :func:`mmd2`. For large samples without gradients use
-    :func:`skbary.metrics.energy_distance` (chunked, float64 accumulation).
+    ``mmd2(X, Y, kernel="energy")``: the MMD^2 of the kernel ``-|x - y|``, batched over the
+    K inputs and carrying gradients, for minibatches in training. Shapes as in
+    :func:`mmd2`. It estimates what :func:`skbary.metrics.energy_distance` does (the same
+    U-statistic when ``unbiased``); use that one to evaluate a fit on arrays: chunked, so
+    large samples fit in memory, centred, with float64 accumulation, returning a float.
     """
     return mmd2(X, Y, kernel="energy", unbiased=unbiased)
 
@@ -325,3 +330,17 @@ def sinkhorn_divergence(
     yy = entropic_ot(Y, Y, blur, **kw) if shared_y else entropic_ot(Yb, Yb, blur, **kw)
     out = xy - 0.5 * xx - 0.5 * yy
     return out[0] if single else out
+
+
+def __getattr__(name: str):
+    # energy_mmd2 was called energy_distance, the name of skbary.metrics.energy_distance
+    if name == "energy_distance":
+        warnings.warn(
+            "skbary.divergences.energy_distance was renamed energy_mmd2 (the differentiable "
+            "loss); skbary.metrics.energy_distance evaluates the energy distance on arrays. "
+            "The old name will be removed in a future release.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return energy_mmd2
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

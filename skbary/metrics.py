@@ -8,8 +8,8 @@ Metrics (lower is better):
 * :func:`barycenter_cost` -- ``sum_k a_k W2^2(Y, X_k)`` by exact OT (POT), no truth needed.
 
 :func:`score_benchmark` scores a fitted estimator on a benchmark from
-:mod:`skbary.datasets` in one call. The scorers for ``GridSearchCV`` live in
-:mod:`skbary.scorers` and are re-exported here.
+:mod:`skbary.datasets` in one call. The scorers for ``GridSearchCV``, built on these
+metrics, live in :mod:`skbary.scorers` (which imports this module, never the reverse).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_random_state
 
 from .bures import bures_wasserstein_squared
+from .training.device import torch_threads
 
 __all__ = [
     "bw_uvp",
@@ -231,16 +232,10 @@ def energy_distance(
     on_cpu = Xt.device.type == "cpu"
     jobs = (torch.get_num_threads() if n_jobs is None else int(n_jobs)) if on_cpu else 1
     jobs = min(jobs, -(-max(n, m) // chunk))  # no more threads than row blocks
-    old_threads = torch.get_num_threads()
-    try:
-        if on_cpu:
-            torch.set_num_threads(1)
-        with torch.no_grad():
-            sxy = _pair_sum(Xt, Yt, chunk, False, jobs)
-            sxx = _pair_sum(Xt, Xt, chunk, True, jobs)
-            syy = _pair_sum(Yt, Yt, chunk, True, jobs)
-    finally:
-        torch.set_num_threads(old_threads)
+    with torch_threads(1 if on_cpu else None), torch.no_grad():
+        sxy = _pair_sum(Xt, Yt, chunk, False, jobs)
+        sxx = _pair_sum(Xt, Xt, chunk, True, jobs)
+        syy = _pair_sum(Yt, Yt, chunk, True, jobs)
     return 2.0 * sxy / (n * m) - sxx / (n * (n - 1)) - syy / (m * (m - 1))
 
 
@@ -396,21 +391,3 @@ def score_benchmark(
         Z = truth_samples(benchmark, n_e, random_state=rng)
         out["energy_distance"] = energy_distance(Y[: min(n_e, len(Y))], Z)
     return out
-
-
-_SCORERS = (
-    "make_bw_uvp_scorer",
-    "make_l2_uvp_scorer",
-    "make_energy_distance_scorer",
-    "make_barycenter_cost_scorer",
-    "barycenter_cost_scorer",
-)
-
-
-def __getattr__(name: str) -> Any:
-    # the scorers live in skbary.scorers (which imports this module); re-export them lazily
-    if name in _SCORERS:
-        from . import scorers
-
-        return getattr(scorers, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 import torch
 
+import skbary.divergences as div
 from skbary.divergences import (
-    energy_distance,
+    energy_mmd2,
     entropic_ot,
     kernel_matrix,
     mmd2,
     sinkhorn_divergence,
     squared_distances,
 )
-from skbary.metrics import energy_distance as energy_distance_np
+from skbary.metrics import energy_distance
 
 torch.set_num_threads(1)
 
@@ -100,13 +101,19 @@ def test_mmd2_gaussian_matches_numpy():
     assert float(val) == pytest.approx(ref, rel=1e-4, abs=1e-6)
 
 
-def test_energy_distance_matches_metrics_and_shares_y():
+def test_energy_mmd2_matches_metrics_and_shares_y():
     X, Y = _clouds(K=3, n=50)
-    batched = energy_distance(X, Y)
+    batched = energy_mmd2(X, Y)
     assert batched.shape == (3,)
     for k in range(3):
-        ref = energy_distance_np(X[k].numpy(), Y.numpy())
+        ref = energy_distance(X[k].numpy(), Y.numpy())
         assert float(batched[k]) == pytest.approx(ref, rel=1e-4, abs=1e-5)
+
+
+def test_energy_distance_old_name_warns():
+    with pytest.warns(FutureWarning, match="energy_mmd2"):
+        assert div.energy_distance is energy_mmd2
+    assert "energy_distance" not in div.__all__
 
 
 def test_mmd_gradient_finite_with_duplicate_points():

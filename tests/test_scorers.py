@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import pickle
 
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 
+import skbary.metrics
 from skbary.datasets import make_location_scatter
 from skbary.estimators.gaussian import GaussianBarycenter
 from skbary.metrics import barycenter_cost, bw_uvp, energy_distance, l2_uvp
@@ -103,3 +106,17 @@ def test_stratified_split_keeps_every_input(bench):
     assert [len(t) for t in tr] == [450] * 3 and [len(t) for t in te] == [150] * 3
     both = np.concatenate([tr[1], te[1]])
     assert np.array_equal(np.sort(both, axis=0), np.sort(bench.marginals[1], axis=0))
+
+
+def test_metrics_does_not_import_scorers():
+    # scorers are built on metrics; the reverse import would make a cycle
+    tree = ast.parse(inspect.getsource(skbary.metrics))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] + [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        assert not any("scorers" in n for n in names), ast.dump(node)
+    assert not hasattr(skbary.metrics, "make_bw_uvp_scorer")

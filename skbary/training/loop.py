@@ -1,22 +1,17 @@
-"""The training machinery every neural estimator shares.
+"""The training loop every neural estimator shares.
 
-* :class:`MarginalBatches` keeps the K inputs on the device as one padded tensor and draws a
-  minibatch from every input in one call (shape ``(K, B, d)``), so methods vectorise over
-  the inputs instead of looping over them.
-* :class:`TrainingLoop` runs a method's ``step`` function until ``max_iter`` or a deadline,
-  records every loss of every iteration in the estimator's skorch ``History``, drives the
-  progress bar and skorch callbacks, and stops with :class:`TrainingDivergedError` when a
-  loss turns NaN/inf. Losses are kept on the device and copied to the host in blocks of
-  ``log_every`` iterations (or ``log_seconds``), so the hot path has no per-step host
-  synchronisation.
+:class:`TrainingLoop` runs a method's ``step`` function until ``max_iter`` or a deadline,
+records every loss of every iteration in the estimator's skorch ``History``, drives the
+progress bar and skorch callbacks, and stops with
+:class:`~skbary.exceptions.TrainingDivergedError` when a loss turns NaN/inf. Losses are kept
+on the device and copied to the host in blocks of ``log_every`` iterations (or
+``log_seconds``), so the hot path has no per-step host synchronisation.
 """
 
 from __future__ import annotations
 
-import contextlib
-import numbers
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,112 +19,11 @@ import torch
 from skorch.history import History
 from tqdm.auto import tqdm
 
-__all__ = [
-    "torch_threads",
-    "MarginalBatches",
-    "TrainingLoop",
-    "TrainingDivergedError",
-    "resolve_device",
-]
+from ..exceptions import TrainingDivergedError
+
+__all__ = ["TrainingLoop", "StepFn"]
 
 StepFn = Callable[[int], Mapping[str, torch.Tensor]]
-
-
-class TrainingDivergedError(RuntimeError):
-    """A loss became NaN or infinite during fit; the message names the network and a remedy."""
-
-
-@contextlib.contextmanager
-def torch_threads(n_threads: int | None) -> Iterator[None]:
-    """Run a block with ``n_threads`` torch CPU threads, restoring the previous number after.
-
-    ``None`` leaves torch's setting alone. Small networks train faster on one thread (the
-    per-op threading overhead exceeds the work), and a single thread keeps a fit from
-    fighting other processes for the cores.
-    """
-    if n_threads is None:
-        yield
-        return
-    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) or n_threads < 1:
-        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}.")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n_threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Map ``"auto"`` to CUDA when available, else CPU; validate other values."""
-    if isinstance(device, torch.device):
-        return device
-    if not isinstance(device, str):
-        raise TypeError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}.")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available here. A model fitted "
-            "on a GPU and loaded here predicts on the CPU; to refit it here, call "
-            "set_params(device='cpu') or device='auto' first."
-        )
-    try:
-        return torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}.") from exc
-
-
-class MarginalBatches:
-    """The K inputs as one padded device tensor, with a vectorised minibatch sampler.
-
-    Parameters
-    ----------
-    marginals : sequence of ndarray (n_k, d)
-        The validated inputs.
-    device : torch.device
-        Where the data and the batches live.
-    generator : torch.Generator
-        Random generator on ``device``; every draw goes through it (repeatable fits).
-    dtype : torch.dtype, default=torch.float32
-        Compute dtype.
-
-    Attributes
-    ----------
-    data : Tensor of shape (K, n_max, d)
-        Input k occupies ``data[k, :n_k]``; the padding is never drawn.
-    counts : Tensor of shape (K,)
-        n_k for every input.
-    """
-
-    def __init__(
-        self,
-        marginals: Sequence[np.ndarray],
-        device: torch.device,
-        generator: torch.Generator,
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        self.n_marginals = len(marginals)
-        self.n_features = marginals[0].shape[1]
-        n_max = max(m.shape[0] for m in marginals)
-        data = np.zeros((self.n_marginals, n_max, self.n_features), dtype=np.float32)
-        for k, m in enumerate(marginals):
-            data[k, : m.shape[0]] = m
-        self.data = torch.as_tensor(data, dtype=dtype, device=device)
-        self.counts = torch.as_tensor([m.shape[0] for m in marginals], device=device)
-        self.generator = generator
-        self.device = device
-        self._rows = torch.arange(self.n_marginals, device=device)[:, None]
-
-    def draw(self, batch_size: int) -> torch.Tensor:
-        """A minibatch from every input, drawn uniformly with replacement: (K, B, d)."""
-        u = torch.rand((self.n_marginals, batch_size), generator=self.generator, device=self.device)
-        idx = (u * self.counts[:, None]).long()
-        return self.data[self._rows, idx]
-
-    def marginal(self, k: int) -> torch.Tensor:
-        """All rows of input k: (n_k, d)."""
-        return self.data[k, : int(self.counts[k])]
 
 
 class TrainingLoop:

@@ -1,0 +1,25 @@
+"""The training machinery every neural estimator shares.
+
+* :mod:`~skbary.training.loop` -- :class:`TrainingLoop`: phases, history, callbacks,
+  progress, time limits, NaN checks.
+* :mod:`~skbary.training.sources` -- :class:`MarginalBatches`: minibatches of the K inputs.
+* :mod:`~skbary.training.schedules` -- :class:`LRDecay`: the learning-rate schedules.
+* :mod:`~skbary.training.device` -- device resolution and CPU thread count.
+"""
+
+from ..exceptions import TrainingDivergedError
+from .device import resolve_device, torch_threads
+from .loop import StepFn, TrainingLoop
+from .schedules import LR_SCHEDULES, LRDecay
+from .sources import MarginalBatches
+
+__all__ = [
+    "LR_SCHEDULES",
+    "LRDecay",
+    "MarginalBatches",
+    "StepFn",
+    "TrainingDivergedError",
+    "TrainingLoop",
+    "resolve_device",
+    "torch_threads",
+]
