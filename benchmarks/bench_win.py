@@ -142,6 +142,7 @@ SWEEP = [
         "nets 3 x 64",
         {
             "generator__hidden_layer_sizes": (64,) * 3,
+            "inverse_map__hidden_layer_sizes": (64,) * 3,
             "map__hidden_layer_sizes": (64,) * 3,
             "potential__hidden_layer_sizes": (64,) * 3,
         },

@@ -45,7 +45,7 @@ METHODS: dict[str, tuple[str, dict[str, Any], tuple[int, int]]] = {
     "ICNN (NWB-I)": ("ICNNBarycenter", {}, (20, 220)),
     "Generative (Sinkhorn)": (
         "GenerativeBarycenter",
-        {"divergence": "sinkhorn", "map_iter": 0},
+        {"divergence": "sinkhorn", "learn_transform": False},
         (20, 220),
     ),
     "Energy (EgBary)": ("EnergyBarycenter", {"epsilon": 0.01}, (3, 13)),

@@ -5,7 +5,11 @@ a 1 plus the entropic noise of the plan: not a digit. EgBary can instead look fo
 barycenter on the manifold spanned by a generator G: with the cost ``1/2 |x - G(z)|^2`` the
 barycenter is a distribution of latent codes z, and every mapped image G(z) is a generated
 digit. The generator comes from the package itself: a barycenter of one input is a
-generative model of that input, so ``GenerativeBarycenter().fit([digits])`` is one.
+generative model of that input, so ``GenerativeBarycenter().fit([digits])`` is one. The
+generator is not trained by EgBary (it is a frozen constraint, not a network role); the one
+trained network is the potential (``potential=``). The pixel-space fit works in standard
+units (quadratic cost: ``standardize="auto"`` rescales epsilon with them); the manifold fit
+does not (its barycenter lives in the generator's latent space).
 
 Run (about 5 minutes on 2 CPU cores; writes docs/images/energy_manifold_digits.png)::
 
@@ -43,7 +47,7 @@ def main(quick: bool = False) -> None:
     t0 = time.perf_counter()
     gen = GenerativeBarycenter(  # Sinkhorn generator (defaults), a lighter network
         latent_dim=8,
-        map_iter=0,
+        learn_transform=False,
         batch_size=128,
         generator__hidden_layer_sizes=(128, 128),
         max_time=budget,

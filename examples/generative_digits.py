@@ -4,7 +4,7 @@ Cohen et al. (2021), figure 4: the Sinkhorn (W2-like) barycenter of the 0s and t
 set of images each *between* a 0 and a 1 (Proposition 1: a barycenter sample is the average
 of coupled samples), the MMD barycenter is the *mixture* of the two sets (Proposition 2):
 every sample is a 0 or a 1. The 8x8 digits of scikit-learn (bundled, no download) stand in
-for MNIST; one fit per divergence with the default MLP generator and ``map_iter=0``.
+for MNIST; one fit per divergence with the default MLP generator and ``learn_transform=False``.
 
 To quantify the two behaviours a logistic regression trained on the real 0s and 1s scores
 every generated image: the mixture gives confident 0-or-1 probabilities in proportion to the
@@ -45,7 +45,11 @@ def main() -> None:
     samples = {}
     for divergence in ("sinkhorn", "mmd"):
         est = GenerativeBarycenter(
-            divergence=divergence, max_time=SECONDS, max_iter=10**6, map_iter=0, random_state=0
+            divergence=divergence,
+            max_time=SECONDS,
+            max_iter=10**6,
+            learn_transform=False,
+            random_state=0,
         )
         t0 = time.perf_counter()
         est.fit([zeros, ones])  # uniform weights

@@ -16,10 +16,11 @@ here; the deviations are measured in docs/generative.md):
   zero thickness, while the paper's 10-D latent (and a 2-D one) left a thick annulus on
   this CPU budget (energy distance 0.008-0.012 after 45-150 s, up to 2968 steps);
 * a "nested ellipses" module (the paper's inductive bias: theta = centre and axes of the
-  two ellipses, initialised from standard Gaussians), passed as ``generator=``. The inner
-  ellipse's axes are the outer's times a sigmoid, so "inner" and "outer" cannot swap axes:
-  with two free pairs of axes the fit can stop with the ellipses' axes crossed, a local
-  minimum (1 of 2 seeds measured).
+  two ellipses, initialised from standard Gaussians), passed as ``generator=`` with
+  ``standardize=False`` (its centre and axes are in data units). The inner ellipse's axes
+  are the outer's times a sigmoid, so "inner" and "outer" cannot swap axes: with two free
+  pairs of axes the fit can stop with the ellipses' axes crossed, a local minimum (1 of 2
+  seeds measured).
 
 Sinkhorn blur 0.1 in data units (the paper's epsilon 0.1; the default blur, 0.3 standard
 deviations = 0.55 units here, prefers a ring blurred by about 0.3 units to the truth), and
@@ -133,10 +134,10 @@ def main(argv=None) -> dict:
                 latent_dim=1,
                 blur=BLUR / scale,
                 batch_size=64,
-                lr=1e-3,
+                lr_generator=1e-3,
                 max_time=seconds,
                 max_iter=steps[0],
-                map_iter=0,
+                learn_transform=False,
             ),
         ),
         (
@@ -144,12 +145,13 @@ def main(argv=None) -> dict:
             GenerativeBarycenter(
                 generator=NestedEllipses(),
                 latent_dim=2,
-                blur=BLUR,  # data units: a module works in the data's coordinates
-                lr=0.1,
+                standardize=False,  # the module draws in the data's own coordinates
+                blur=BLUR,  # so the blur is in data units
+                lr_generator=0.1,
                 batch_size=64,
                 max_time=None if seconds is None else seconds / 4,
                 max_iter=steps[1],
-                map_iter=0,
+                learn_transform=False,
             ),
         ),
     ):

@@ -1,26 +1,29 @@
-"""Base classes every skbary estimator stands on.
+"""Base classes every skbary estimator stands on, and the fit template they share.
 
-:class:`BaseBarycenter` holds what all estimators share, neural or not: the two input forms
-of ``fit`` (rule in :mod:`skbary.validation`), validation, the fitted attributes
-(``n_features_in_``, ``n_marginals_``, ``weights_``, ``input_labels_``), the plumbing of
+:class:`BaseBarycenter` holds what all estimators share, neural or not: the transactional
+``fit`` template (validate hyperparameters -> validate data -> routing model -> the method's
+``_fit``; a fit that raises leaves the estimator as it was), the two input forms of ``fit``
+(rule in :mod:`skbary.validation`), the fitted attributes (``n_features_in_``,
+``n_marginals_``, ``weights_``, ``input_labels_``), the plumbing of
 ``sample``/``transform``/``inverse_transform`` (argument checks, routing rows by input,
 float64 numpy output) and nested ``prefix__param`` hyperparameters.
 
-:class:`NeuralBarycenter` adds the torch side: device resolution, seeded generators,
-network and optimiser construction from nested parameters (``map__hidden_layer_sizes``,
-``optimizer__betas``), the shared :class:`~skbary.training.TrainingLoop` with ``max_iter``,
-``max_time``, history, progress bar, skorch callbacks and divergence checks, chunked
-inference, and CPU-portable pickling.
+:class:`NeuralBarycenter` adds the torch side and owns the neural template: standardise ->
+build the networks (the *roles*, :mod:`skbary.nn.roles`) -> train the method's phases in the
+shared :class:`~skbary.training.TrainingLoop` (history, progress, skorch callbacks, limits,
+divergence checks, learning-rate schedules) -> finish; plus device, seeds, threads,
+optimisers, sampling from kept rows, chunked inference and CPU-portable pickling.
 
-A method subclass implements ``_fit(marginals, weights)`` and the ``_sample``,
-``_transform`` (and optionally ``_inverse_transform``) hooks; see the estimators for
-examples.
+A non-neural method implements ``_fit(marginals, weights)``; a neural one
+``_build_networks``, ``_train`` (and optionally ``_check_params``); both the inference hooks
+``_sample``, ``_transform`` (and optionally ``_inverse_transform``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import numbers
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
@@ -30,19 +33,32 @@ import torch
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.history import History
 from skorch.utils import params_for
 from torch import nn
 
-from .training import MarginalBatches, TrainingLoop, resolve_device, torch_threads
+from .nn.roles import Role, build_network
+from .training import (
+    LR_SCHEDULES,
+    LRDecay,
+    MarginalBatches,
+    TrainingLoop,
+    resolve_device,
+    torch_threads,
+)
 from .validation import check_n_samples, check_rows, is_list_form, resolve_fit_input
 
 # optimisers with a fused kernel on CPU and CUDA (torch >= 2.4)
 _FUSABLE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
 
-__all__ = ["BaseBarycenter", "NeuralBarycenter"]
+__all__ = ["BaseBarycenter", "NeuralBarycenter", "Role"]
+
+#: Above this many features the routing model of unlabelled rows (``transform`` without
+#: ``k``) keeps a diagonal covariance per input instead of a full d x d one.
+ROUTING_FULL_COVARIANCE_MAX_FEATURES = 512
 
 
 def _has_inverse(estimator: BaseBarycenter) -> bool:
@@ -59,6 +75,9 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
 
     _prefixes: ClassVar[tuple[str, ...]] = ()
     _learns_inverse: ClassVar[bool] = False
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "weights": ["array-like", None],
+    }
 
     # ------------------------------------------------------------------ parameters
     def _set_prefixed(self, kwargs: Mapping[str, Any]) -> None:
@@ -118,6 +137,13 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, weights: Any = None) -> BaseBarycenter:
         """Fit the barycenter of the inputs.
 
+        The template every estimator follows: validate the hyperparameters -> validate the
+        data -> fit the routing model -> the method's ``_fit``. The fit is transactional: if
+        anything raises (a bad parameter, bad data, a diverged training, a callback's
+        exception), the estimator is left exactly as it was before the call (unfitted, or
+        with its previous model intact). Ctrl-C during training is not an error: it stops
+        training and keeps what was learned.
+
         Parameters
         ----------
         X : list of array-like of shape (n_k, n_features), or array-like (n, n_features)
@@ -136,7 +162,50 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        before = dict(self.__dict__)
+        try:
+            with self._fit_context():
+                self._validate_hyperparameters()
+                marginals, a = self._validate_fit_data(X, y, weights)
+                self._fit_input_model(marginals, a)
+                self._fit(marginals, a)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        return self
+
+    def _fit_context(self) -> contextlib.AbstractContextManager:
+        """Context the whole fit runs in (torch threads for the neural estimators)."""
+        return contextlib.nullcontext()
+
+    def _validate_hyperparameters(self) -> None:
+        """Check every hyperparameter before the data are touched.
+
+        scikit-learn's ``_parameter_constraints`` (declared once per base class and extended
+        per estimator), with booleans rejected where a number is expected, then the nested
+        ``prefix__name`` parameters, then the estimator's own cross-parameter checks
+        (:meth:`_check_params`).
+        """
+        self._validate_params()
+        params = self.get_params(deep=False)
+        for name, constraints in self._parameter_constraints.items():
+            value = params.get(name)
+            if isinstance(value, bool | np.bool_) and not any(
+                c == "boolean" or c is bool for c in constraints
+            ):
+                raise ValueError(
+                    f"The {name!r} parameter of {type(self).__name__} must be a number, not a "
+                    f"boolean; got {value!r}."
+                )
         self._check_prefixed()
+        self._check_params()
+
+    def _check_params(self) -> None:
+        """Cross-parameter checks of a method (hook; the constraints cover single values)."""
+
+    def _validate_fit_data(self, X: Any, y: Any, weights: Any) -> tuple[list[NDArray], NDArray]:
+        """Validate the input form and the rows; set the fitted input attributes."""
         marginals, a, labels, flat = resolve_fit_input(
             X, y, weights, default_weights=getattr(self, "weights", None)
         )
@@ -148,9 +217,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         self.n_marginals_ = len(marginals)
         self.weights_ = a
         self.input_labels_ = labels
-        self._fit_input_model(marginals, a)
-        self._fit(marginals, a)
-        return self
+        return marginals, a
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
         """Fit, then map the training rows onto the barycenter.
@@ -168,21 +235,32 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ input model
     def _fit_input_model(self, marginals: list[NDArray], weights: NDArray) -> None:
-        """Gaussian model of each input, used to guess a row's input when ``k`` is None."""
-        means, chols, logdets = [], [], []
+        """Gaussian model of each input, used to guess a row's input when ``k`` is None.
+
+        Full covariances up to :data:`ROUTING_FULL_COVARIANCE_MAX_FEATURES` features,
+        diagonal ones above (no d x d state for image-sized rows).
+        """
+        d = marginals[0].shape[1]
+        full = d <= ROUTING_FULL_COVARIANCE_MAX_FEATURES
+        means, scales, logdets = [], [], []
         for m in marginals:
             m = m.astype(np.float64)
             mu = m.mean(axis=0)
-            cov = np.atleast_2d(np.cov(m, rowvar=False, bias=True))
-            d = cov.shape[0]
-            cov = cov + (1e-6 * np.trace(cov) / d + 1e-12) * np.eye(d)
-            L = np.linalg.cholesky(cov)
+            if full:
+                cov = np.atleast_2d(np.cov(m, rowvar=False, bias=True))
+                cov = cov + (1e-6 * np.trace(cov) / d + 1e-12) * np.eye(d)
+                L = np.linalg.cholesky(cov)
+                logdets.append(2 * np.log(np.diag(L)).sum())
+            else:
+                var = m.var(axis=0)
+                var = var + 1e-6 * var.mean() + 1e-12
+                L = np.sqrt(var)
+                logdets.append(np.log(var).sum())
             means.append(mu)
-            chols.append(L)
-            logdets.append(2 * np.log(np.diag(L)).sum())
+            scales.append(L)
         counts = np.array([len(m) for m in marginals], dtype=np.float64)
         self._input_means = np.stack(means)
-        self._input_chols = np.stack(chols)
+        self._input_chols = np.stack(scales)
         self._input_logprior = np.log(counts / counts.sum()) - 0.5 * np.array(logdets)
 
     def _guess_inputs(self, X: NDArray) -> NDArray[np.int64]:
@@ -190,7 +268,11 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             return np.zeros(X.shape[0], dtype=np.int64)
         scores = np.empty((X.shape[0], self.n_marginals_))
         for k in range(self.n_marginals_):
-            z = np.linalg.solve(self._input_chols[k], (X - self._input_means[k]).T)
+            L = self._input_chols[k]
+            if L.ndim == 2:
+                z = np.linalg.solve(L, (X - self._input_means[k]).T)
+            else:  # diagonal model
+                z = ((X - self._input_means[k]) / L).T
             scores[:, k] = self._input_logprior[k] - 0.5 * (z**2).sum(axis=0)
         return scores.argmax(axis=1)
 
@@ -262,7 +344,8 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         n = check_n_samples(n)
         if random_state is None:
             random_state = getattr(self, "random_state", None)
-        return np.asarray(self._sample(n, check_random_state(random_state)), dtype=np.float64)
+        rng = check_random_state(random_state)
+        return np.asarray(self._from_model(self._sample(n, rng)), dtype=np.float64)
 
     def transform(self, X: Any, k: Any = None) -> NDArray[np.float64]:
         """Map rows of input ``k`` onto the barycenter.
@@ -282,7 +365,9 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = check_rows(X, self.n_features_in_, type(self).__name__)
-        return self._route(self._transform, X, k)
+        return self._route(
+            lambda Xk, kk: self._from_model(self._transform(self._to_model(Xk), kk)), X, k
+        )
 
     @available_if(_has_inverse)
     def inverse_transform(self, Y: Any, k: Any = None) -> NDArray[np.float64]:
@@ -305,7 +390,17 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             if self.n_marginals_ > 1:
                 raise ValueError("inverse_transform needs k, the input to map to.")
             k = self.input_labels_[0]
-        return self._route(self._inverse_transform, Y, k)
+        return self._route(
+            lambda Yk, kk: self._from_model(self._inverse_transform(self._to_model(Yk), kk)), Y, k
+        )
+
+    def _to_model(self, X: NDArray) -> NDArray:
+        """Rows in the coordinates the method works in (identity; see NeuralBarycenter)."""
+        return X
+
+    def _from_model(self, Y: NDArray) -> NDArray:
+        """Inverse of :meth:`_to_model`."""
+        return Y
 
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
         raise NotImplementedError
@@ -324,77 +419,188 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
 
 
 class NeuralBarycenter(BaseBarycenter):
-    """Base of the torch estimators: device, seeds, networks, optimisers, training loop.
+    """Base of the torch estimators: the fit template, networks, optimisers, training loop.
 
-    Subclass contract:
+    A method subclass reads like its paper's algorithm box. It declares
 
-    * ``__init__`` lists every hyperparameter explicitly (scikit-learn rule), stores them
-      unchanged, and ends with ``self._set_prefixed(kwargs)``.
-    * ``_network_defaults`` maps each network name to its default settings; the user
-      overrides them with ``name__setting`` (``map__hidden_layer_sizes=(64, 64)``). The
-      nested prefixes are these names plus ``optimizer`` (``optimizer__betas=(0.5, 0.9)``).
-    * The common parameters have the same names everywhere: ``weights``, ``batch_size``,
-      ``max_iter``, ``max_time``, ``optimizer``, ``device``, ``n_threads`` (torch CPU
-      threads during fit, applied by :meth:`fit`), ``random_state``, ``verbose``,
-      ``callbacks``; ``_begin_fit`` reads ``max_iter``, ``max_time``,
-      ``device``, ``random_state``, ``verbose`` and ``callbacks``.
-    * ``_fit(marginals, weights)`` builds networks (inside :meth:`_seeded`), then runs
-      phases with :meth:`_run`.
-    * Fitted torch state lives in ``nn.Module``/``Tensor`` attributes of the estimator (or
-      in ``nn.ModuleList``/``ModuleDict``): pickling moves them to the CPU and loading puts
-      them back on CUDA only where CUDA exists.
+    * ``_roles``: its networks (:class:`~skbary.nn.roles.Role`), each a constructor
+      parameter named after the role (``map=None``) with ``role__*`` settings;
+    * ``_parameter_constraints``: :attr:`NeuralBarycenter._parameter_constraints` (the common
+      parameters, declared once) extended with its own;
+
+    and implements the hooks the template calls, in this order:
+
+    1. ``_check_params()`` -- cross-parameter checks (after the constraints, before the data);
+    2. ``_build_networks(n_marginals, n_features)`` -- build the networks as fitted
+       attributes with :meth:`_network`; called with torch's generator seeded, on the CPU
+       (the base moves them to ``device_`` after);
+    3. ``_train(data, weights)`` -- run the phases with :meth:`_run`, data being the
+       :class:`~skbary.training.MarginalBatches` of the standardised inputs;
+    4. ``_sample``, ``_transform`` (``_inverse_transform``) -- inference, in standardised
+       coordinates (the base converts).
+
+    The base owns the rest: parameter and data validation, the transactional fit, device,
+    seeds, threads, standardisation, history, callbacks, progress, limits, divergence checks,
+    learning-rate schedules (``lr_decay``, ``lr_schedule``), chunked inference and
+    CPU-portable pickling.
+
+    Standardisation: with ``standardize=True`` the inputs are translated by the barycenter's
+    mean and divided by one isotropic scale (:meth:`_fit_standardisation`); the quadratic
+    cost commutes with both, so the barycenter of the standardised inputs is the
+    standardised barycenter. ``"auto"`` (the default) standardises exactly when the method's
+    problem is invariant (:meth:`_standardise_auto`: the quadratic cost, no prior); for a
+    user cost it is off unless the user opts in.
     """
 
-    _network_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    _roles: ClassVar[dict[str, Role]] = {}
     _prefixes: ClassVar[tuple[str, ...]] = ("optimizer",)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseBarycenter._parameter_constraints,
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "lr_decay": [Interval(numbers.Real, 0, 1, closed="right")],
+        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+        "standardize": ["boolean", StrOptions({"auto"})],
+        "optimizer": [callable],
+        "device": [str, torch.device],
+        "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [list, tuple, None],
+    }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "_prefixes" not in cls.__dict__:
-            cls._prefixes = (*cls._network_defaults, "optimizer")
+            cls._prefixes = (*cls._roles, "optimizer")
 
     @property
     def history(self) -> History:
         """Alias of ``history_`` under the name skorch callbacks read (``net.history``)."""
         return self.history_
 
-    def fit(self, X: Any, y: Any = None, weights: Any = None) -> NeuralBarycenter:
-        """Fit the barycenter (see :meth:`BaseBarycenter.fit`).
+    def _fit_context(self) -> contextlib.AbstractContextManager:
+        return torch_threads(getattr(self, "n_threads", None))
 
-        Runs with ``n_threads`` torch CPU threads when the estimator has that parameter.
+    def _validate_hyperparameters(self) -> None:
+        super()._validate_hyperparameters()
+        for cb in self.callbacks or ():
+            if isinstance(cb, str) or not any(
+                hasattr(cb, hook) for hook in ("on_train_begin", "on_epoch_end", "on_train_end")
+            ):
+                raise TypeError(
+                    f"callbacks must be skorch-style callback objects (with on_epoch_end etc.); "
+                    f"got {cb!r}."
+                )
+
+    # ------------------------------------------------------------------ the fit template
+    def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
+        """Begin -> standardise -> build networks -> train -> finish."""
+        self._begin_fit(start_callbacks=False)
+        std = self._fit_standardisation(marginals, weights, enabled=self._standardises())
+        data = self._batches(std)
+        with self._seeded():
+            self._build_networks(len(marginals), marginals[0].shape[1])
+        self._to_device()
+        self._loop.begin()  # callbacks see the networks as built
+        self._train(data, weights)
+        self._end_fit()
+
+    def _build_networks(self, n_marginals: int, n_features: int) -> None:
+        raise NotImplementedError
+
+    def _train(self, data: MarginalBatches, weights: NDArray) -> None:
+        raise NotImplementedError
+
+    def _standardise_auto(self) -> bool:
+        """Whether ``standardize="auto"`` standardises (methods refine: costs, priors)."""
+        return True
+
+    def _standardises(self) -> bool:
+        flag = getattr(self, "standardize", "auto")
+        if isinstance(flag, str):
+            return bool(self._standardise_auto())
+        return bool(flag)
+
+    def _to_device(self) -> None:
+        """Move the fitted modules and tensors to ``device_`` (never a constructor parameter)."""
+        params = set(self._get_param_names())
+        for name, value in list(vars(self).items()):
+            if isinstance(value, nn.Module | torch.Tensor) and name not in params:
+                setattr(self, name, value.to(self.device_))
+
+    # ------------------------------------------------------------------ networks
+    def _network(
+        self,
+        role: str,
+        *,
+        in_features: int,
+        out_features: int,
+        default: Callable[..., nn.Module],
+        n_models: int | None = None,
+        sizes: Mapping[str, int] | None = None,
+        check: Callable[[nn.Module], None] | None = None,
+    ) -> nn.Module:
+        """Build the network of ``role`` from the estimator parameter of that name.
+
+        ``default(**settings)`` builds the default network from the role's default settings
+        updated with the user's ``role__*``; a user module, class or factory is built by
+        :func:`~skbary.nn.roles.build_network` (K copies stacked for per-input roles).
         """
-        with torch_threads(getattr(self, "n_threads", None)):
-            return super().fit(X, y, weights)
+        spec = self._roles[role]
+        settings = {k: v for k, v in self._nested(role).items() if k not in spec.reserved}
+        return build_network(
+            type(self).__name__,
+            spec,
+            getattr(self, role),
+            settings,
+            in_features=in_features,
+            out_features=out_features,
+            n_models=self.n_marginals_ if n_models is None else n_models,
+            default=default,
+            sizes=sizes,
+            check=check,
+        )
 
-    # ------------------------------------------------------------------ helpers for _fit
-    def _begin_fit(self) -> None:
-        """Resolve the device, seed the generators, start the clock and the history."""
+    def _role_setting(self, role: str, name: str, default: Any = None) -> Any:
+        """A reserved ``role__name`` setting read by the method itself.
+
+        The user's ``role__name``, else the role's default setting, else ``default``.
+        """
+        return self._nested(role, self._roles[role].defaults).get(name, default)
+
+    def _uses_default(self, role: str) -> bool:
+        """Whether ``role`` is the method's default network (the parameter is None)."""
+        return getattr(self, role) is None
+
+    def _network_params(self, name: str) -> dict[str, Any]:
+        """Settings of the default network ``name``: its defaults updated with ``name__*``."""
+        return self._nested(name, self._roles[name].defaults)
+
+    # ------------------------------------------------------------------ helpers for _train
+    def _begin_fit(self, start_callbacks: bool = True) -> None:
+        """Resolve the device, seed the generators, start the clock and the history.
+
+        ``start_callbacks=False`` leaves the callbacks' ``on_train_begin`` to the caller
+        (the template calls it once the networks are built).
+        """
         # The first optimiser of a process imports torch._dynamo (seconds); do it before the
         # clock starts so that it does not eat max_time.
         import torch._dynamo
 
         self._t0 = time.perf_counter()
-        if self.max_time is not None and (
-            not isinstance(self.max_time, int | float) or self.max_time <= 0
-        ):
-            raise ValueError(
-                f"max_time must be a positive number of seconds or None, got {self.max_time!r}."
-            )
-        if (
-            isinstance(self.max_iter, bool)
-            or not isinstance(self.max_iter, int)
-            or self.max_iter < 1
-        ):
-            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}.")
         self.device_ = resolve_device(self.device)
         self._seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         self._generator = torch.Generator(device=self.device_).manual_seed(self._seed)
+        self._optimizers: list[torch.optim.Optimizer] = []
         self.history_ = History()
         self.stop_reason_: dict[str, str] = {}
         self._loop = TrainingLoop(
             self, self.history_, self._t0, verbose=self.verbose, callbacks=self.callbacks
         )
-        self._loop.begin()
+        if start_callbacks:
+            self._loop.begin()
 
     def _deadline(self, fraction: float = 1.0) -> float | None:
         """Clock time by which ``fraction`` of ``max_time`` (counted from fit's start) is used."""
@@ -420,10 +626,6 @@ class NeuralBarycenter(BaseBarycenter):
         with torch.random.fork_rng(devices=[]):
             torch.random.default_generator.manual_seed(self._seed + offset)
             yield
-
-    def _network_params(self, name: str) -> dict[str, Any]:
-        """Settings of network ``name``: its defaults updated with ``name__*`` parameters."""
-        return self._nested(name, self._network_defaults.get(name, {}))
 
     def _make_optimizer(self, params: Any, lr: float, **defaults: Any) -> torch.optim.Optimizer:
         """The estimator's ``optimizer`` class with ``optimizer__*`` keyword arguments.
@@ -455,8 +657,27 @@ class NeuralBarycenter(BaseBarycenter):
         n_iter: int,
         deadline: float | None,
         phase: str = "train",
+        decay: Sequence[torch.optim.Optimizer] = (),
     ) -> int:
-        """Run one training phase in the shared loop; records ``stop_reason_[phase]``."""
+        """Run one training phase in the shared loop; records ``stop_reason_[phase]``.
+
+        ``decay`` lists the optimisers whose learning rates follow the estimator's
+        ``lr_decay``/``lr_schedule`` over this phase (:class:`~skbary.training.LRDecay`).
+        """
+        schedule = LRDecay(
+            decay,
+            float(getattr(self, "lr_decay", 1.0)),
+            getattr(self, "lr_schedule", "linear"),
+            n_iter,
+            deadline,
+        )
+        if schedule.active:
+            inner = step
+
+            def step(i: int) -> Mapping[str, torch.Tensor]:
+                schedule.update(i)
+                return inner(i)
+
         reason, n_done = self._loop.run(step, n_iter=n_iter, deadline=deadline, phase=phase)
         self.stop_reason_[phase] = reason
         return n_done
@@ -464,10 +685,11 @@ class NeuralBarycenter(BaseBarycenter):
     def _end_fit(self) -> None:
         """Close callbacks, drop training-only state, set modules to eval mode."""
         self._loop.end()
-        for name in ("_loop", "_generator"):
+        for name in ("_loop", "_generator", "_optimizers"):
             self.__dict__.pop(name, None)
-        for value in list(vars(self).values()):
-            if isinstance(value, nn.Module):
+        params = set(self._get_param_names())
+        for name, value in list(vars(self).items()):
+            if isinstance(value, nn.Module) and name not in params:
                 value.eval()
         self.fit_time_ = time.perf_counter() - self._t0
 
@@ -498,17 +720,79 @@ class NeuralBarycenter(BaseBarycenter):
                 a * ((m - center) ** 2).sum(axis=1).mean() for a, m in zip(weights, marginals)
             )
             scale = float(np.sqrt(var / d)) if var > 0 else 1.0
+            if not np.isfinite(scale) or scale <= 0:
+                raise ValueError(
+                    "The inputs' spread is not a finite positive number (overflow or all rows "
+                    "equal); rescale the data."
+                )
         else:
             center, scale = np.zeros(d), 1.0
         self.center_ = np.asarray(center, dtype=np.float64)
         self.scale_ = scale
+        self.standardized_ = bool(enabled)
+        if not enabled:
+            return list(marginals)
         return [(m - self.center_) / self.scale_ for m in marginals]
 
-    def _standardise(self, X: NDArray) -> NDArray[np.float64]:
+    def _to_model(self, X: NDArray) -> NDArray:
+        if not getattr(self, "standardized_", False):
+            return X
         return (np.asarray(X, dtype=np.float64) - self.center_) / self.scale_
 
-    def _unstandardise(self, Y: NDArray) -> NDArray[np.float64]:
-        return Y * self.scale_ + self.center_
+    def _from_model(self, Y: NDArray) -> NDArray:
+        if not getattr(self, "standardized_", False):
+            return Y
+        return np.asarray(Y, dtype=np.float64) * self.scale_ + self.center_
+
+    # ------------------------------------------------------------------ plans from rows
+    # Methods without a generator (NOT, EgBary) sample the barycenter by pushing training
+    # rows through their plans, and offer the plans' means as a deterministic map.
+    def _keep_training_rows(self, data: MarginalBatches, max_rows: int = 100_000) -> None:
+        """Keep the rows :meth:`_sample_from_rows` pushes (model coordinates, on the host).
+
+        At most ``max_rows`` per input (a seeded subsample beyond), so memory stays bounded
+        whatever the inputs' sizes.
+        """
+        rng = check_random_state(self._seed)
+        self._rows = []
+        for k in range(data.n_marginals):
+            m = data.marginal(k).cpu().numpy()
+            if m.shape[0] > max_rows:
+                m = m[rng.choice(m.shape[0], max_rows, replace=False)]
+            self._rows.append(np.ascontiguousarray(m, dtype=np.float32))
+
+    def _sample_from_rows(
+        self, n: int, rng: np.random.RandomState, push_one: Callable[[NDArray, int], NDArray]
+    ) -> NDArray:
+        """``n`` draws of ``sum_k a_k T_k # P_k``: input k with probability a_k, a uniform kept
+        row of it, pushed by ``push_one(rows, k)`` (model coordinates)."""
+        counts = rng.multinomial(n, self.weights_)
+        out = [
+            push_one(self._rows[k][rng.randint(0, len(self._rows[k]), size=int(c))], k)
+            for k, c in enumerate(counts)
+            if c
+        ]
+        return np.concatenate(out)[rng.permutation(n)]
+
+    def _projection(
+        self,
+        X: Any,
+        k: Any,
+        n_draws: int,
+        random_state: Any,
+        project: Callable[[NDArray, int, int, np.random.RandomState], NDArray],
+    ) -> NDArray[np.float64]:
+        """The plumbing of ``barycentric_projection``: checks, routing, coordinates.
+
+        ``project(X_model, k, n_draws, rng)`` returns the mean of the plan of every row.
+        """
+        check_is_fitted(self)
+        X = check_rows(X, self.n_features_in_, type(self).__name__)
+        n_draws = check_n_samples(n_draws, "n_draws")
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        return self._route(
+            lambda Xk, kk: self._from_model(project(self._to_model(Xk), kk, n_draws, rng)), X, k
+        )
 
     # ------------------------------------------------------------------ inference helpers
     def _tensor(self, X: NDArray) -> torch.Tensor:
@@ -558,8 +842,9 @@ class NeuralBarycenter(BaseBarycenter):
         target = torch.device("cpu")
         if fitted is not None and fitted.startswith("cuda") and torch.cuda.is_available():
             target = torch.device(fitted)
+        params = set(self._get_param_names())
         for key, value in state.items():
-            if isinstance(value, nn.Module | torch.Tensor):
+            if isinstance(value, nn.Module | torch.Tensor) and key not in params:
                 state[key] = value.to(target)
         if "device_" in state:
             state["device_"] = target

@@ -20,6 +20,7 @@ Every random draw goes through the ``generator`` argument, so seeded calls repea
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import torch
@@ -53,6 +54,7 @@ def langevin(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
     score: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    deadline: float | None = None,
 ) -> torch.Tensor:
     """Run unadjusted Langevin dynamics on a batch of chains.
 
@@ -83,6 +85,9 @@ def langevin(
         Source of the Gaussian noise (on ``y0``'s device).
     score : callable, optional
         ``score(y) = grad_y energy(y)`` when it is known in closed form; skips autograd.
+    deadline : float, optional
+        A ``time.perf_counter()`` value: no step starts after it (the chains stop early and
+        their current states are returned), so that a fit's time limit holds to one step.
 
     Returns
     -------
@@ -97,6 +102,8 @@ def langevin(
     noise_scale = noise_scale.to(y.device)
     half = 0.5 * step_size
     for _ in range(n_steps):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
         xi = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
         g = grad_fn(y)
         with torch.no_grad():
@@ -110,29 +117,60 @@ class GaussianProposal:
     Parameters
     ----------
     mean : Tensor of shape (d,)
-    cov : Tensor of shape (d, d)
-        Symmetric positive definite.
+    cov : Tensor of shape (d, d) or (d,)
+        Symmetric positive definite, or the variances of a diagonal covariance (no d x d
+        state: what :meth:`fit` uses above ``max_dense_features``).
+
+    Attributes
+    ----------
+    chol : Tensor of shape (d, d) or (d,)
+        The lower Cholesky factor L (``cov = L L^T``), or the standard deviations.
     """
 
     def __init__(self, mean: torch.Tensor, cov: torch.Tensor) -> None:
         self.mean = mean
-        self.chol = torch.linalg.cholesky(cov)
+        self.chol = torch.sqrt(cov) if cov.dim() == 1 else torch.linalg.cholesky(cov)
         d = mean.shape[0]
-        self._log_norm = (
-            -0.5 * d * math.log(2 * math.pi) - torch.log(torch.diagonal(self.chol)).sum()
-        )
+        diag = self.chol if self.diagonal else torch.diagonal(self.chol)
+        self._log_norm = -0.5 * d * math.log(2 * math.pi) - torch.log(diag).sum()
+
+    @property
+    def diagonal(self) -> bool:
+        """Whether the covariance is diagonal."""
+        return self.chol.dim() == 1
 
     @classmethod
-    def fit(cls, Y: torch.Tensor, scale: float = 1.0, jitter: float = 1e-6) -> GaussianProposal:
-        """Gaussian with the mean of the rows of ``Y`` and ``scale**2`` times their covariance."""
+    def fit(
+        cls,
+        Y: torch.Tensor,
+        scale: float = 1.0,
+        jitter: float = 1e-6,
+        max_dense_features: int | None = None,
+    ) -> GaussianProposal:
+        """Gaussian with the mean of the rows of ``Y`` and ``scale**2`` times their covariance.
+
+        ``jitter * (trace / d + 1)`` is added to the diagonal; it is raised (x100, twice at
+        most) when the covariance is still not numerically positive definite (fewer rows
+        than features). Above ``max_dense_features`` features (None: never) the covariance
+        is diagonal.
+        """
         mean = Y.mean(dim=0)
         Z = Y - mean
-        cov = Z.T @ Z / max(Y.shape[0] - 1, 1)
         d = Y.shape[1]
-        cov = scale**2 * cov + jitter * (torch.trace(cov) / d + 1.0) * torch.eye(
-            d, dtype=Y.dtype, device=Y.device
-        )
-        return cls(mean, cov)
+        if max_dense_features is not None and d > max_dense_features:
+            var = (Z**2).sum(dim=0) / max(Y.shape[0] - 1, 1)
+            return cls(mean, scale**2 * var + jitter * (var.mean() + 1.0))
+        cov = Z.T @ Z / max(Y.shape[0] - 1, 1)
+        eye = torch.eye(d, dtype=Y.dtype, device=Y.device)
+        for attempt in range(3):
+            full = scale**2 * cov + jitter * 100**attempt * (torch.trace(cov) / d + 1.0) * eye
+            if attempt == 2 or torch.linalg.cholesky_ex(full).info == 0:
+                break
+        return cls(mean, full)
+
+    def transform(self, z: torch.Tensor) -> torch.Tensor:
+        """``mean + L z`` for standard normal rows z (..., d): draws of the proposal."""
+        return self.mean + (z * self.chol if self.diagonal else z @ self.chol.T)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws, shape (n, d)."""
@@ -142,14 +180,17 @@ class GaussianProposal:
             device=self.mean.device,
             dtype=self.mean.dtype,
         )
-        return self.mean + z @ self.chol.T
+        return self.transform(z)
 
     def log_prob(self, y: torch.Tensor) -> torch.Tensor:
         """Log-density at y (..., d) -> (...)."""
         d = self.mean.shape[0]
         diff = (y - self.mean).reshape(-1, d)
-        z = torch.linalg.solve_triangular(self.chol, diff.T, upper=False)
-        return self._log_norm - 0.5 * (z**2).sum(dim=0).reshape(y.shape[:-1])
+        if self.diagonal:
+            z2 = ((diff / self.chol) ** 2).sum(dim=1)
+        else:
+            z2 = (torch.linalg.solve_triangular(self.chol, diff.T, upper=False) ** 2).sum(dim=0)
+        return self._log_norm - 0.5 * z2.reshape(y.shape[:-1])
 
     def to(self, device: torch.device) -> GaussianProposal:
         out = GaussianProposal.__new__(GaussianProposal)

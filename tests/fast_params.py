@@ -21,12 +21,12 @@ FAST_PARAMS: dict[str, dict] = {
     },
     "NOTBarycenter": {"max_iter": 5, "batch_size": 64, "n_map_steps": 1},
     "GaussianBarycenter": {},
-    "GenerativeBarycenter": {"max_iter": 5, "batch_size": 32, "map_iter": 3},
+    "GenerativeBarycenter": {"max_iter": 5, "batch_size": 32, "transform_max_iter": 3},
     "FreeSupportBarycenter": {"n_support": 20, "max_samples_per_input": 100},
     "ICNNBarycenter": {
         "max_iter": 10,
-        "g_steps": 2,
-        "f_steps": 1,
+        "n_g_steps": 2,
+        "n_f_steps": 1,
         "batch_size": 64,
     },
     "WINBarycenter": {

@@ -7,6 +7,7 @@ gradient, sampler or congruence fails them.
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 import numpy as np
@@ -17,6 +18,7 @@ from sklearn.base import clone
 from skbary import EnergyBarycenter, TrainingDivergedError
 from skbary.datasets import make_location_scatter
 from skbary.metrics import bw_uvp, l2_uvp
+from tests.user_modules import UserConv, UserMLP, image_inputs, params_changed
 
 torch.set_num_threads(1)
 
@@ -89,16 +91,47 @@ def test_importance_sampler_fit(bench):
     assert bw_uvp(est.sample(4000), bench.barycenter_mean, bench.barycenter_cov) < 1.0
 
 
-def test_callable_cost_equals_named_quadratic(bench):
-    def quad(x, y):
-        return 0.5 * ((x - y) ** 2).sum(-1)
+def _quad(x, y):
+    return 0.5 * ((x - y) ** 2).sum(-1)
 
-    kw = dict(max_iter=5, langevin_steps=5, **SMALL)
+
+def test_callable_cost_equals_named_quadratic(bench):
+    # unstandardised: the same computation
+    kw = dict(max_iter=5, langevin_steps=5, standardize=False, **SMALL)
     a = EnergyBarycenter(**kw).fit(bench.marginals, bench.weights)
-    b = EnergyBarycenter(cost=quad, **kw).fit(bench.marginals, bench.weights)
+    b = EnergyBarycenter(cost=_quad, **kw).fit(bench.marginals, bench.weights)
     np.testing.assert_allclose(a.history_[:, "potential"], b.history_[:, "potential"])
     X = bench.marginals[0][:20]
     np.testing.assert_allclose(a.transform(X, 0), b.transform(X, 0), atol=1e-6)
+    # standardised: a user cost still sees the data's units, so both solve one problem
+    kw["standardize"] = True
+    a = EnergyBarycenter(**kw).fit(bench.marginals, bench.weights)
+    b = EnergyBarycenter(cost=_quad, **kw).fit(bench.marginals, bench.weights)
+    assert a.standardized_ and b.standardized_
+    np.testing.assert_allclose(a.history_[:, "potential"], b.history_[:, "potential"], rtol=1e-4)
+    np.testing.assert_allclose(a.transform(X, 0), b.transform(X, 0), atol=1e-4)
+
+
+def test_standardize_auto_only_for_the_quadratic_cost(bench):
+    kw = dict(max_iter=1, langevin_steps=1, **SMALL)
+    est = EnergyBarycenter(**kw).fit(bench.marginals, bench.weights)
+    assert est.standardized_ and est.scale_ > 1.2  # this bench: scale 1.45
+    assert not EnergyBarycenter(cost=_quad, **kw).fit(bench.marginals).standardized_
+
+
+def test_standardised_problem_is_invariant_with_epsilon_rescaled(bench):
+    """Inputs 3 x + 5 with eps * 9 are, in standard units, the very same problem."""
+    kw = dict(max_iter=5, langevin_steps=5, **{**SMALL, "epsilon": 0.01})
+    a = EnergyBarycenter(**kw).fit(bench.marginals, bench.weights)
+    moved = [3 * X + 5 for X in bench.marginals]
+    kw["epsilon"] = 0.09
+    b = EnergyBarycenter(**kw).fit(moved, bench.weights)
+    np.testing.assert_allclose(b.scale_, 3 * a.scale_)
+    np.testing.assert_allclose(
+        b.history_[:, "cost"], 9 * np.array(a.history_[:, "cost"]), rtol=1e-3
+    )
+    X = bench.marginals[1][:50]
+    np.testing.assert_allclose(b.transform(3 * X + 5, 1), 3 * a.transform(X, 1) + 5, atol=1e-3)
 
 
 def test_congruence_holds_after_fit(fitted):
@@ -112,7 +145,7 @@ def test_congruence_holds_after_fit(fitted):
 class _LineGenerator(torch.nn.Module):
     """G(z) = (z, 0): a 1-D manifold in the plane."""
 
-    n_latent = 1
+    latent_dim = 1
 
     def forward(self, z):
         return torch.cat([z, torch.zeros_like(z)], dim=-1)
@@ -174,6 +207,11 @@ def test_max_time_bounds_fit(bench):
     est.fit(bench.marginals, bench.weights)
     assert est.stop_reason_["train"] == "max_time"
     assert est.fit_time_ < 2.5
+    # one iteration longer than the budget: its chains stop at the deadline
+    est = EnergyBarycenter(max_iter=10, max_time=1.0, langevin_steps=10**6, **SMALL)
+    est.fit(bench.marginals, bench.weights)
+    assert est.n_iter_ == 1 and est.stop_reason_["train"] == "max_time"
+    assert est.fit_time_ < 2.0
 
 
 @pytest.mark.parametrize(
@@ -189,8 +227,15 @@ def test_max_time_bounds_fit(bench):
         (dict(n_proposals=0), "n_proposals"),
         (dict(lr_decay=0.0), "lr_decay"),
         (dict(cost="cosine"), "cost"),
-        (dict(n_latent=3), "n_latent"),
+        (dict(lr_schedule="cosine"), "lr_schedule"),
+        (dict(latent_dim=3), "latent_dim"),
         (dict(generator=_LineGenerator(), langevin_init="input"), "langevin_init"),
+        (dict(generator=_LineGenerator(), standardize=True), "standardize"),
+        (dict(generator=object()), "generator"),
+        (dict(potential=3), "potential"),
+        (dict(potential__typo=1), "potential__typo"),
+        (dict(potential=UserMLP, potential__typo=1), "potential__typo"),
+        (dict(potential=UserMLP(2, 1), potential__hidden=8), "instance"),
     ],
 )
 def test_bad_parameters_raise_before_training(bench, params, match):
@@ -216,3 +261,96 @@ def test_clone_keeps_nested_params():
     params = clone(est).get_params()
     assert params["potential__hidden_layer_sizes"] == (8,)
     assert params["optimizer__betas"] == (0.5, 0.9)
+
+
+def test_callable_init_receives_the_data_units(bench):
+    """``init(x) = x`` in data units is the "input" start, also when standardised."""
+    seen = []
+
+    def init(x):
+        seen.append(float(x.abs().max()))
+        return x
+
+    kw = dict(max_iter=3, langevin_steps=3, **SMALL)
+    a = EnergyBarycenter(**kw).fit(bench.marginals, bench.weights)
+    b = EnergyBarycenter(langevin_init=init, **kw).fit(bench.marginals, bench.weights)
+    assert b.standardized_ and max(seen) > 3.0  # the raw rows reach beyond +-3 here
+    np.testing.assert_allclose(a.history_[:, "potential"], b.history_[:, "potential"], rtol=1e-4)
+    X = bench.marginals[2][:20]
+    np.testing.assert_allclose(a.transform(X, 2), b.transform(X, 2), atol=1e-4)
+
+
+def test_wide_inputs_use_a_diagonal_gaussian():
+    rng = np.random.RandomState(0)
+    Xs = [rng.randn(40, 520) + k for k in range(2)]
+    est = EnergyBarycenter(
+        sampler="importance", n_proposals=32, batch_size=8, max_iter=2, random_state=0
+    ).fit(Xs)
+    assert est._init_chol.shape == (520,) and est._proposal_cov.shape == (520,)
+    assert est.transform(Xs[0][:3], 0).shape == (3, 520)
+    # the default Langevin start at x needs no Gaussian at all
+    est = EnergyBarycenter(batch_size=8, max_iter=1, langevin_steps=1, random_state=0).fit(Xs)
+    assert est._init_chol is None
+
+
+def test_importance_projection_follows_its_random_state(bench):
+    est = EnergyBarycenter(max_iter=2, sampler="importance", n_proposals=256, **SMALL)
+    est.fit(bench.marginals, bench.weights)
+    X = bench.marginals[0][:10]
+    p1 = est.barycentric_projection(X, 0, random_state=1)
+    np.testing.assert_array_equal(p1, est.barycentric_projection(X, 0, random_state=1))
+    assert not np.array_equal(p1, est.barycentric_projection(X, 0, random_state=2))
+
+
+# ---------------------------------------------------------------------- the potential role
+class _Spy(EnergyBarycenter):
+    """Keeps the potential network's initial state (read right after it is built)."""
+
+    def _build_networks(self, n_marginals, n_features):
+        super()._build_networks(n_marginals, n_features)
+        self.initial_state_ = copy.deepcopy(self.potentials_.g.state_dict())
+
+
+def _role_case(kind):
+    quick = dict(max_iter=3, batch_size=16, langevin_steps=3, random_state=0)
+    if kind == "conv":
+        return image_inputs(40), dict(potential=UserConv, **{**quick, "batch_size": 8})
+    rng = np.random.RandomState(0)
+    Xs = [rng.randn(200, 2) + 2 * k for k in range(3)]
+    if kind == "class":
+        return Xs, dict(potential=UserMLP, potential__hidden=16, **quick)
+    return Xs, dict(potential=UserMLP(2, 1, hidden=8), **quick)
+
+
+@pytest.mark.parametrize("kind", ["class", "instance", "conv"])
+def test_user_potential_network_trains_and_drives_the_plans(kind):
+    Xs, params = _role_case(kind)
+    user_state = copy.deepcopy(params["potential"].state_dict()) if kind == "instance" else {}
+    est = _Spy(**params).fit(Xs)
+    g = est.potentials_.g
+    assert g.module_type is (UserConv if kind == "conv" else UserMLP)
+    if kind == "class":  # potential__hidden reached the user's class
+        assert g.stacked["net__0__weight"].shape[1:] == (16, 2)
+    if kind == "instance":  # the K networks start as copies of it; it is never trained
+        user = params["potential"]
+        assert not params_changed(user, user_state)
+        for k in range(3):
+            assert torch.equal(est.initial_state_["stacked.net__0__weight"][k], user.net[0].weight)
+    assert params_changed(g, est.initial_state_)  # trained
+    # the potentials are f_k = g_k - sum_j a_j g_j of this network
+    d = Xs[0].shape[1]
+    y = torch.randn(7, d)
+    a = torch.as_tensor(est.weights_, dtype=torch.float32)
+    with torch.no_grad():
+        G = torch.stack([g.forward_one(y, k)[:, 0] for k in range(3)])
+        np.testing.assert_allclose(
+            est.potentials_.all_at(y), G - (a[:, None] * G).sum(0), atol=1e-5
+        )
+    # and the plans are driven by it: perturbing g changes the (seeded) draws
+    X = Xs[0][:5]
+    before = est.transform(X, 0)
+    np.testing.assert_array_equal(before, est.transform(X, 0))
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    assert not np.allclose(before, est.transform(X, 0))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,8 @@ from skbary import ICNNBarycenter
 from skbary.bures import bures_barycenter
 from skbary.datasets import make_location_scatter
 from skbary.metrics import bw_uvp, l2_uvp
-from skbary.nn.picnn import BatchedICNN
+from skbary.nn.icnn import BatchedICNN
+from tests.user_modules import UserConv, UserMLP, image_inputs, params_changed
 
 # small budget used by the fits below: networks narrow, inner loops short
 SMALL = {
@@ -24,10 +27,27 @@ SMALL = {
 
 # ------------------------------------------------------------------ blocks
 @pytest.mark.parametrize("context", [0, 3])
-@pytest.mark.parametrize("activation", ["celu", "softplus"])
-def test_explicit_gradient_matches_autograd(context, activation):
+@pytest.mark.parametrize(
+    "activation, quadratic, positivity",
+    [
+        ("celu", True, "clip"),
+        ("softplus", True, "clip"),
+        ("leaky_relu", "diagonal", "clip"),
+        ("celu", "diagonal", "softplus"),
+        ("softplus", False, "softplus"),
+    ],
+)
+def test_explicit_gradient_matches_autograd(context, activation, quadratic, positivity):
     torch.manual_seed(0)
-    net = BatchedICNN(3, 4, (8, 5), context_features=context, activation=activation).double()
+    net = BatchedICNN(
+        3,
+        4,
+        (8, 5),
+        context_features=context,
+        activation=activation,
+        quadratic=quadratic,
+        positivity=positivity,
+    ).double()
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -71,6 +91,27 @@ def test_clipped_network_is_convex_in_x_for_every_context(context):
         assert torch.all(mid <= chord + 1e-9)
 
 
+def test_no_dense_state_above_512_features():
+    from skbary.methods.icnn import Generator
+
+    assert BatchedICNN(2, 512, (4,)).Q.shape == (2, 512, 512)
+    assert BatchedICNN(2, 513, (4,)).Q.shape == (2, 1, 513)
+    assert BatchedICNN(2, 513, (4,), context_features=2).VQ.shape == (2, 4, 513)
+    assert Generator(512).M.shape == (512, 512)
+    h = Generator(513, 2, (8,))
+    assert h.M.shape == (513,) and h(torch.zeros(3, 515)).shape == (3, 513)
+    assert torch.equal(h(torch.ones(3, 515)), 1 + h.mlp(torch.ones(3, 515)))  # identity skip
+
+
+def test_one_activation_table():
+    from skbary.nn import activations, mlp
+
+    assert mlp.ACTIVATIONS is activations.ACTIVATIONS
+    assert isinstance(mlp.make_activation("leaky_relu"), torch.nn.LeakyReLU)
+    with pytest.raises(ValueError, match="activation"):
+        BatchedICNN(1, 2, activation="relu")  # not one of the convex activations
+
+
 # ------------------------------------------------------------------ estimator
 @pytest.fixture(scope="module")
 def bench2():
@@ -88,7 +129,7 @@ def fitted2(bench2):
 def test_nwb1_learns_the_gaussian_barycenter(bench2, fitted2):
     Y = fitted2.sample(20000, random_state=0)
     start = bw_uvp(
-        np.random.RandomState(0).randn(20000, 2) * fitted2.scale_ + fitted2.shift_,
+        np.random.RandomState(0).randn(20000, 2) * fitted2.scale_ + fitted2.center_,
         bench2.barycenter_mean,
         bench2.barycenter_cov,
     )
@@ -138,7 +179,8 @@ def test_max_time_bounds_the_fit(bench2):
 
 def test_bad_parameters_raise_before_training(bench2):
     for params, match in [
-        ({"g_steps": 0}, "g_steps"),
+        ({"n_g_steps": 0}, "n_g_steps"),
+        ({"n_f_steps": 1.5}, "n_f_steps"),
         ({"lr": -1.0}, "lr"),
         ({"lr_decay": 0.0}, "lr_decay"),
         ({"free_weights": "yes"}, "free_weights"),
@@ -210,3 +252,93 @@ def test_nwb2_maps_depend_on_the_weights(free3):
         est.sample(5, weights=[0.5, 0.5])
     with pytest.raises(ValueError, match="sum"):
         est.transform(X, 0, weights=[0.5, 0.5, 0.5])
+
+
+# ------------------------------------------------------------------ roles
+class SnapICNN(BatchedICNN):
+    """A user's ICNN: records its state once its start is set (the reference of the tests)."""
+
+    def set_linear_(self, shift):
+        super().set_linear_(shift)
+        self.start = copy.deepcopy(self.state_dict())
+        return self
+
+
+class SnapMLP(UserMLP):
+    def __init__(self, in_features, out_features, hidden=32):
+        super().__init__(in_features, out_features, hidden)
+        self.start = copy.deepcopy(self.state_dict())
+
+
+TINY = {"batch_size": 32, "n_g_steps": 1, "n_f_steps": 1, "max_iter": 3}  # role fits
+
+
+def _by_hand(est, net, X, k):
+    """grad net_k on X, in the estimator's units."""
+    t = torch.as_tensor((X - est.center_) / est.scale_, dtype=torch.float32, device=est.device_)
+    grad = net.gradient(t[None], None, index=k)[0].detach().cpu().numpy()
+    return grad * est.scale_ + est.center_
+
+
+@pytest.mark.parametrize("role", ["f", "g"])
+def test_user_icnn_trains_as_a_potential_role(bench2, role):
+    est = ICNNBarycenter(
+        random_state=0, **{**TINY, role: SnapICNN, f"{role}__hidden_layer_sizes": (16,)}
+    )
+    est.fit(bench2.marginals[:3])
+    net = getattr(est, f"{role}_")
+    assert type(net) is SnapICNN and net.hidden_layer_sizes == (16,) and net.n_models == 3
+    assert params_changed(net, net.start)
+    X = bench2.marginals[1][:50]
+    mapped = est.transform(X, 1) if role == "g" else est.inverse_transform(X, 1)
+    np.testing.assert_allclose(mapped, _by_hand(est, net, X, 1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("free", [False, True])
+def test_user_mlp_trains_as_the_generator(bench2, free):
+    est = ICNNBarycenter(
+        generator=SnapMLP, generator__hidden=16, free_weights=free, random_state=0, **TINY
+    ).fit(bench2.marginals[:3])
+    h = est.generator_
+    assert type(h) is SnapMLP and h.net[0].out_features == 16
+    assert h.net[0].in_features == 2 + 3 * free  # NWB-II: rows [z, a]
+    assert params_changed(h, h.start)
+    # sample is h(z) in the estimator's units, z drawn as documented
+    seed = np.random.RandomState(5).randint(0, 2**31 - 1)
+    z = torch.randn((7, 2), generator=torch.Generator().manual_seed(seed))
+    if free:
+        z = torch.cat([z, torch.full((7, 3), 1 / 3)], dim=1)
+    expected = h(z.to(est.device_)).detach().cpu().numpy() * est.scale_ + est.center_
+    np.testing.assert_allclose(est.sample(7, random_state=5), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_user_conv_trains_as_the_generator_on_images():
+    X = image_inputs(40)
+    user = UserConv(256, 256)
+    reference = copy.deepcopy(user.state_dict())
+    est = ICNNBarycenter(generator=user, random_state=0, **TINY).fit(X)
+    assert type(est.generator_) is UserConv and est.generator_ is not user
+    assert params_changed(est.generator_, reference) and not params_changed(user, reference)
+    before = est.sample(4, random_state=0)
+    with torch.no_grad():
+        for p in est.generator_.parameters():
+            p.add_(0.1)
+    assert not np.allclose(est.sample(4, random_state=0), before)
+
+
+def test_roles_reject_what_they_cannot_use(bench2):
+    X = bench2.marginals[:2]
+    for params, match in [
+        ({"f": UserMLP}, "f .*must be input-convex"),
+        ({"g": UserMLP(2, 1)}, "g .*must be input-convex"),
+        ({"f__typo": 1}, "f__typo"),
+        ({"f": SnapICNN, "f__typo": 1}, "f__typo"),
+        ({"generator__typo": 1}, "generator__typo"),
+        ({"f": SnapICNN(2, 2), "f__hidden_layer_sizes": (8,)}, "instance"),
+        ({"generator": UserMLP(2, 2), "generator__hidden": 8}, "instance"),
+        ({"f": SnapICNN(3, 2)}, "f network"),  # built for 3 inputs, fitted on 2
+    ]:
+        est = ICNNBarycenter(random_state=0, **{**TINY, **params})
+        with pytest.raises((TypeError, ValueError), match=match):
+            est.fit(X)
+        assert not hasattr(est, "f_")

@@ -5,6 +5,7 @@ The paper-level runs (D up to 64, minutes per fit) are in benchmarks/bench_notb.
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 import numpy as np
@@ -14,8 +15,11 @@ from sklearn.base import clone
 
 from skbary import NOTBarycenter, TrainingDivergedError
 from skbary.datasets import make_location_scatter, make_twister
+from skbary.methods.notb import Potentials
 from skbary.metrics import bw_uvp, weighted_l2_uvp
-from skbary.nn.maps import BatchedGaussianMap, BatchedMap
+from skbary.nn import BatchedMLP, StackedModules
+from skbary.nn.maps import BatchedGaussianMap, BatchedMap, kl_to_gaussian
+from tests.user_modules import UserConv, UserMLP, image_inputs, params_changed
 
 FAST = dict(batch_size=256, n_map_steps=2, max_iter=150, random_state=0)
 
@@ -121,7 +125,7 @@ def test_stochastic_plan_and_barycentric_projection(scatter):
     est = NOTBarycenter(plan="stochastic", n_noise_samples=2, **FAST)
     est.fit(scatter.marginals, scatter.weights)
     X = scatter.marginals[0][:200]
-    assert est.maps_.noise_dim == 2
+    assert est.maps_.noise_dim == est.noise_dim_ == 2
     Y1 = est.transform(X, 0)
     np.testing.assert_array_equal(Y1, est.transform(X, 0))  # seeded by random_state
     P = est.barycentric_projection(X, 0, n_draws=20)
@@ -184,7 +188,13 @@ def test_bad_parameters_raise_before_training(scatter):
         (dict(batch_size=2.5), "batch_size"),
         (dict(lr_map=-1.0), "lr_map"),
         (dict(ema_decay=1.0), "ema_decay"),
-        (dict(lr_final_factor=0.0), "lr_final_factor"),
+        (dict(lr_decay=0.0), "lr_decay"),
+        (dict(lr_schedule="cosine"), "lr_schedule"),
+        (dict(plan="gaussian", map__noise_dim=2), "map__noise_dim"),
+        (dict(plan="stochastic", map__noise_dim=0), "map__noise_dim"),
+        (dict(plan="gaussian", map__init_std=0.0), "map__init_std"),
+        (dict(potential__quadratic="yes"), "potential__quadratic"),
+        (dict(standardize="always"), "standardize"),
         (dict(prior=np.zeros((10, 3))), "features"),
         (dict(cost="euclid"), "cost"),
         (dict(n_features_out=0), "n_features_out"),
@@ -219,7 +229,7 @@ def test_nested_network_parameters(scatter):
     est = NOTBarycenter(map__hidden_layer_sizes=(16,), potential__hidden_layer_sizes=(8, 8), **FAST)
     est.set_params(max_iter=5).fit(scatter.marginals)
     assert est.maps_.mlp.layers[0].weight.shape == (3, 2, 16)
-    assert est.potentials_.g.g.layers[0].weight.shape == (3, 2, 8)
+    assert est.potentials_.g.layers[0].weight.shape == (3, 2, 8)
     assert clone(est).get_params()["map__hidden_layer_sizes"] == (16,)
 
 
@@ -250,3 +260,195 @@ def test_map_blocks():
     var = torch.exp(2 * log_std)
     ref = 0.5 * (var + mu**2 - 1 - torch.log(var)).sum(-1)
     torch.testing.assert_close(kl, ref)
+    # the default map takes rows [x, s] as well as x and the noise apart
+    s_rows = torch.cat([x, torch.randn(3, 5, 3)], dim=-1)
+    torch.testing.assert_close(s(s_rows), s(x, s_rows[..., 4:]))
+    torch.testing.assert_close(s.forward_one(s_rows[1], 1), s(s_rows)[1])
+    # the Gaussian map outputs [mu, log-std offset]; mean_log_std applies offset and clamp
+    h = g(x)
+    assert h.shape == (3, 5, 8)
+    torch.testing.assert_close(h[..., :4], mu)
+    torch.testing.assert_close(g.forward_one(x[2], 2), h[2])
+    # a diagonal prior precision gives the same KL as the full diagonal matrix
+    prec = torch.rand(4) + 0.5
+    torch.testing.assert_close(
+        kl_to_gaussian(mu, log_std, torch.ones(4), prec, torch.tensor(0.3)),
+        kl_to_gaussian(mu, log_std, torch.ones(4), torch.diag(prec), torch.tensor(0.3)),
+    )
+
+
+def test_quadratic_part_is_diagonal_above_512_features():
+    a = [0.25, 0.75]
+    full = Potentials(a, BatchedMLP(2, 4, 1, (8,)), 4, quadratic=True)
+    assert full.A.shape == (2, 4, 4) and not full.diagonal
+    wide = Potentials(a, BatchedMLP(2, 600, 1, (8,)), 600, quadratic=True)
+    assert wide.A.shape == (2, 600) and wide.diagonal
+    with torch.no_grad():
+        wide.A.normal_()
+        wide.b.normal_()
+    y = torch.randn(2, 7, 600)
+    f = wide(y)
+    f_all = wide.all_at(y.reshape(14, 600)).view(2, 2, 7)
+    torch.testing.assert_close(f, f_all[[0, 1], [0, 1]], rtol=1e-4, atol=1e-3)
+    # congruent with the quadratic part; same values as a full matrix with that diagonal
+    torch.testing.assert_close(
+        (torch.tensor(a)[:, None] * f_all[:, 0]).sum(0), torch.zeros(7), atol=1e-3, rtol=0
+    )
+    small = Potentials(a, BatchedMLP(2, 3, 1, (8,)), 3, quadratic=True)
+    diag = Potentials(a, copy.deepcopy(small.g), 3, quadratic=True)
+    diag.diagonal = True
+    with torch.no_grad():
+        diag.A = torch.nn.Parameter(torch.randn(2, 3))
+        small.A.copy_(torch.diag_embed(diag.A))
+    y3 = torch.randn(2, 5, 3)
+    torch.testing.assert_close(small(y3), diag(y3))
+
+
+# ---------------------------------------------------------------------------- standardisation
+def test_standardisation_is_auto_for_the_quadratic_cost_only(scatter):
+    Xs = [X[:500] for X in scatter.marginals]
+    tiny = dict(max_iter=2, batch_size=32, random_state=0)
+    assert NOTBarycenter(**tiny).fit(Xs).standardized_
+    assert not NOTBarycenter(cost=lambda x, y: ((x - y) ** 2).sum(-1), **tiny).fit(Xs).standardized_
+    assert (
+        not NOTBarycenter(plan="gaussian", regularization="kl", n_noise_samples=2, **tiny)
+        .fit(Xs)
+        .standardized_
+    )
+
+
+def test_standardize_true_solves_the_same_weak_problem():
+    # a user cost (here the quadratic one, in data units) with the energy weak cost and a
+    # sample prior: with standardize=True the fit on 10 X + 3 (prior moved alike, gamma x 10,
+    # so that the weak problem is the same up to the factor 100) is the image of the fit on X
+    rng = np.random.RandomState(0)
+    Xs = [rng.randn(400, 2) + [2.0 * k, 0.0] for k in range(2)]
+    prior = rng.randn(300, 2) + [1.0, 2.0]
+
+    def cost(x, y):
+        return 0.5 * ((x - y) ** 2).sum(-1)
+
+    common = dict(
+        cost=cost, plan="stochastic", regularization="energy", n_noise_samples=2,
+        standardize=True, max_iter=15, batch_size=64, random_state=0,
+    )  # fmt: skip
+    est = NOTBarycenter(prior=prior, reg_strength=1.0, **common).fit(Xs)
+    big = NOTBarycenter(prior=10 * prior + 3, reg_strength=10.0, **common)
+    big.fit([10 * X + 3 for X in Xs])
+    assert big.scale_ == pytest.approx(10 * est.scale_)
+    X = Xs[1][:100]
+    np.testing.assert_allclose(
+        big.transform(10 * X + 3, 1), 10 * est.transform(X, 1) + 3, atol=1e-2
+    )
+    np.testing.assert_allclose(
+        big.history_[:, "transport_cost"], est.history_[:, "transport_cost"], rtol=1e-3
+    )
+    with pytest.raises(ValueError, match="standardize=True"):
+        NOTBarycenter(cost=lambda x, y: ((x[..., :1] - y) ** 2).sum(-1), n_features_out=1,
+                      standardize=True, max_iter=1).fit(Xs)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- user networks
+def _spy_initial_state(monkeypatch, est):
+    """Record the role networks' parameters right after _build_networks."""
+    initial = {}
+    build = est._build_networks
+
+    def spy(n_marginals, n_features):
+        build(n_marginals, n_features)
+        initial["map"] = _copy_state(est.maps_)
+        initial["potential"] = _copy_state(est.potentials_.g)
+
+    monkeypatch.setattr(est, "_build_networks", spy)
+    return initial
+
+
+def _copy_state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _role_module(est, role):
+    return est.maps_ if role == "map" else est.potentials_.g
+
+
+ROLE_CASES = [
+    pytest.param("map", UserMLP, {"map__hidden": 16}, id="map-UserMLP"),
+    pytest.param("map", UserConv, {}, id="map-UserConv"),
+    pytest.param("potential", UserMLP, {"potential__hidden": 16}, id="potential-UserMLP"),
+    pytest.param("potential", UserConv, {}, id="potential-UserConv"),
+]
+
+
+@pytest.mark.parametrize("role, cls, settings", ROLE_CASES)
+def test_user_networks_train_in_every_role(monkeypatch, role, cls, settings):
+    images = cls is UserConv
+    Xs = image_inputs() if images else [X[:300] for X in _small_scatter().marginals]
+    est = NOTBarycenter(
+        max_iter=4, batch_size=32, n_map_steps=1, random_state=0, **{role: cls}, **settings
+    )
+    initial = _spy_initial_state(monkeypatch, est)
+    est.fit(Xs)
+    net = _role_module(est, role)
+    assert isinstance(net, StackedModules) and net.module_type is cls
+    assert params_changed(net, initial[role])
+    if settings:  # role__hidden reached the user's class
+        assert net.unstack(0).net[0].out_features == 16
+    d = Xs[0].shape[1]
+    if role == "map":
+        # transform is the fitted user map in standardised coordinates
+        X = Xs[2][:20]
+        with torch.no_grad():
+            Z = net.unstack(2)(torch.as_tensor((X - est.center_) / est.scale_, dtype=torch.float32))
+        np.testing.assert_allclose(
+            est.transform(X, 2), Z.numpy() * est.scale_ + est.center_, atol=1e-4
+        )
+    else:
+        # the congruent potentials are built on the user's g_k (no quadratic part: auto is
+        # on only with the default network)
+        assert not est.potentials_.quadratic
+        y = torch.randn(10, d)
+        with torch.no_grad():
+            g = torch.stack([net.unstack(k)(y)[:, 0] for k in range(3)])
+            a = torch.as_tensor(est.weights_, dtype=torch.float32)
+            torch.testing.assert_close(
+                est.potentials_.all_at(y), g - (a[:, None] * g).sum(0), atol=1e-5, rtol=1e-4
+            )
+
+
+@pytest.mark.parametrize("plan", ["stochastic", "gaussian"])
+def test_plans_work_with_a_user_map(plan):
+    Xs = [X[:300] for X in _small_scatter().marginals]
+    extra = {"map__noise_dim": 3} if plan == "stochastic" else {}
+    est = NOTBarycenter(
+        map=UserMLP, map__hidden=16, plan=plan, n_noise_samples=2, max_iter=4, batch_size=32,
+        random_state=0, **extra,
+    )  # fmt: skip
+    est.fit(Xs)
+    first = est.maps_.unstack(0).net[0]
+    last = est.maps_.unstack(0).net[-1]
+    if plan == "stochastic":
+        assert first.in_features == 2 + 3 and last.out_features == 2 and est.noise_dim_ == 3
+    else:  # mean then log-std offset
+        assert first.in_features == 2 and last.out_features == 4 and est.noise_dim_ == 2
+        X = Xs[0][:10]
+        with torch.no_grad():
+            h = est.maps_.unstack(0)(torch.as_tensor(est._to_model(X), dtype=torch.float32))
+        np.testing.assert_allclose(
+            est.barycentric_projection(X, 0), est._from_model(h[:, :2].numpy()), atol=1e-4
+        )
+    Y = est.transform(Xs[0][:10], 0)
+    assert Y.shape == (10, 2) and np.isfinite(Y).all()
+
+
+@pytest.mark.parametrize("role", ["map", "potential"])
+def test_role_settings_are_checked(role):
+    Xs = [X[:100] for X in _small_scatter().marginals]
+    with pytest.raises(TypeError, match=f"{role}__typo"):
+        NOTBarycenter(max_iter=1, **{f"{role}__typo": 1}).fit(Xs)
+    with pytest.raises(TypeError, match=f"{role}__hidden"):
+        NOTBarycenter(max_iter=1, **{role: UserMLP(2, 2 if role == "map" else 1)},
+                      **{f"{role}__hidden": 16}).fit(Xs)  # fmt: skip
+
+
+def _small_scatter():
+    return make_location_scatter(3, 2, 300, random_state=0)

@@ -1,4 +1,4 @@
-"""The reversed max-min OT map solver (skbary.ot_solver) on problems with a known answer."""
+"""The reversed max-min OT map solver (skbary.solvers.maxmin) on problems with a known answer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from skbary.bures import linear_ot_map
 from skbary.metrics import l2_uvp
-from skbary.ot_solver import MaxMinOTSolver, fit_ot_maps
+from skbary.solvers import MaxMinOTSolver, fit_ot_maps
 from skbary.training import TrainingDivergedError
 
 

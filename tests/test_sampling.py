@@ -113,3 +113,31 @@ def test_importance_temperature():
     var = float((w * y[:, 0] ** 2).sum())
     assert math.isclose(var, 0.25, rel_tol=0.05)
     assert np.isfinite(var)
+
+
+def test_diagonal_gaussian_proposal_matches_the_dense_one():
+    mean = torch.tensor([1.0, -2.0, 0.5])
+    var = torch.tensor([2.0, 0.5, 1.5])
+    diag, dense = GaussianProposal(mean, var), GaussianProposal(mean, torch.diag(var))
+    assert diag.diagonal and not dense.diagonal
+    y = torch.randn(4, 6, 3)
+    assert torch.allclose(diag.log_prob(y), dense.log_prob(y), atol=1e-5)
+    g = torch.Generator().manual_seed(0)
+    assert torch.allclose(diag.sample(5, g), dense.sample(5, torch.Generator().manual_seed(0)))
+    # fit: diagonal above max_dense_features, dense (and positive definite) below it, even
+    # with fewer rows than features
+    Y = torch.randn(30, 40, generator=g)
+    assert GaussianProposal.fit(Y, max_dense_features=20).chol.shape == (40,)
+    assert GaussianProposal.fit(Y).chol.shape == (40, 40)
+
+
+def test_langevin_stops_at_the_deadline():
+    import time
+
+    y0 = torch.zeros(3, 10, 2)
+    start = time.perf_counter()
+    y = langevin(gaussian_energy, y0, n_steps=10**7, step_size=0.1, deadline=start + 0.3)
+    assert time.perf_counter() - start < 1.0
+    assert y.shape == y0.shape and not torch.equal(y, y0)
+    past = langevin(gaussian_energy, y0, n_steps=5, step_size=0.1, deadline=start)
+    assert torch.equal(past, y0)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
 import pytest
 import torch
 
-from skbary import TrainingDivergedError, WINBarycenter
+from skbary import NotLearnedError, TrainingDivergedError, WINBarycenter
 from skbary.datasets import make_location_scatter
 from skbary.metrics import bw_uvp, weighted_l2_uvp
+from skbary.nn.init import last_linear
+from tests.user_modules import UserConv, UserMLP, image_inputs, params_changed
 
 SMALL = {
     "batch_size": 128,
@@ -18,6 +21,7 @@ SMALL = {
     "n_generator_steps": 10,
     "n_map_steps": 3,
     "generator__hidden_layer_sizes": (32, 32),
+    "inverse_map__hidden_layer_sizes": (32, 32),
     "map__hidden_layer_sizes": (32, 32),
     "potential__hidden_layer_sizes": (32, 32),
 }
@@ -53,7 +57,7 @@ def test_accuracy_location_scatter(fitted, bench):
     assert fitted.n_iter_ == 25 and fitted.n_transform_iter_ == 400
     assert set(fitted.stop_reason_) == {"barycenter", "transform"}
     rows = fitted.history_
-    assert {"potential", "map", "generator"} <= set(rows[0])
+    assert {"potential", "inverse_map", "generator"} <= set(rows[0])
     assert {"transform_potential", "transform_map"} <= set(rows[-1])
 
 
@@ -83,7 +87,7 @@ def test_skip_transform_and_max_time(bench):
     assert time.perf_counter() - t < 4.5
     assert est.stop_reason_ == {"barycenter": "max_time"}
     assert est.sample(10).shape == (10, 2)
-    with pytest.raises(RuntimeError, match="learn_transform"):
+    with pytest.raises(NotLearnedError, match="learn_transform"):
         est.transform(bench.marginals[0][:5], 0)
     est = WINBarycenter(max_iter=10_000, transform_max_iter=10**6, max_time=3.0, **SMALL)
     t = time.perf_counter()
@@ -124,6 +128,8 @@ def test_diverged_generator_names_its_learning_rate(bench):
         {"lr_map": -1.0},
         {"regression_loss": "l1"},
         {"latent_dim": 0},
+        {"lr_schedule": "cosine"},
+        {"generator": 3},
     ],
 )
 def test_bad_parameters(param, bench):
@@ -135,3 +141,110 @@ def test_latent_dimension(bench):
     est = WINBarycenter(latent_dim=5, max_iter=2, learn_transform=False, **SMALL)
     est.fit(bench.marginals, bench.weights)
     assert est.sample(7).shape == (7, 2)
+
+
+def test_lr_decay_applies_to_every_optimiser(bench):
+    made = []
+
+    class SpyAdam(torch.optim.Adam):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+            made.append(self)
+
+    est = WINBarycenter(
+        max_iter=2, transform_max_iter=2, lr_decay=0.1, optimizer=SpyAdam, random_state=0, **SMALL
+    ).fit(bench.marginals, bench.weights)
+    # linear schedule: the last of 2 iterations runs at 1 - 0.9 * 1/2 of every rate
+    assert len(made) == 5 and est.n_transform_iter_ == 2
+    for opt in made:
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.55e-3)
+
+
+# ---------------------------------------------------------------------- network roles
+FAST = {
+    "max_iter": 2,
+    "n_potential_steps": 2,
+    "n_generator_steps": 2,
+    "n_map_steps": 1,
+    "transform_max_iter": 3,
+    "batch_size": 32,
+    "random_state": 0,
+}
+
+
+class RecordingWIN(WINBarycenter):
+    """Keeps a copy of every role network's state as built, before training."""
+
+    def _build_networks(self, n_marginals, n_features):
+        super()._build_networks(n_marginals, n_features)
+        self.initial_ = {
+            role: [copy.deepcopy(net.state_dict()) for net in role_networks(self, role)]
+            for role in WINBarycenter._roles
+        }
+
+
+def role_networks(est, role):
+    """The fitted networks of a role (the potentials: one stack per solver)."""
+    return {
+        "generator": [est.generator_],
+        "inverse_map": [est.inverse_maps_.map],
+        "map": [est.maps_.map],
+        "potential": [est.inverse_maps_.potential, est.maps_.potential],
+    }[role]
+
+
+@pytest.fixture(scope="module")
+def images():
+    return image_inputs(40)
+
+
+@pytest.mark.parametrize("role", list(WINBarycenter._roles))
+@pytest.mark.parametrize("kind", ["mlp", "conv"])
+def test_user_module_trains_as_role(role, kind, bench, images):
+    torch.set_num_threads(1)
+    if kind == "mlp":
+        Xs, module, settings = bench.marginals, UserMLP, {f"{role}__hidden": 16}
+    else:
+        Xs, module, settings = images, UserConv, {}
+    est = RecordingWIN(**{role: module}, **settings, **FAST).fit(Xs)
+    nets = role_networks(est, role)
+    for net, initial in zip(nets, est.initial_[role], strict=True):
+        assert params_changed(net, initial)
+    if kind == "mlp":
+        first = nets[0] if role == "generator" else nets[0].unstack(0)
+        assert first.net[0].out_features == 16  # role__hidden reached the module
+    c, s = est.center_, est.scale_
+    X = Xs[1][:7]
+    x = torch.as_tensor((X - c) / s, dtype=torch.float32, device=est.device_)  # model coords
+
+    def numpy(t):
+        return t.detach().cpu().numpy()
+
+    if role == "map":  # transform is the user's network k, used as given
+        np.testing.assert_allclose(
+            est.transform(X, 1), numpy(nets[0].unstack(1)(x)) * s + c, atol=1e-4
+        )
+    elif role == "inverse_map":
+        np.testing.assert_allclose(
+            est.inverse_transform(X, 1), numpy(nets[0].unstack(1)(x)) * s + c, atol=1e-4
+        )
+    elif role == "generator":  # G's last layer set to a constant b: samples are b
+        with torch.no_grad():
+            last = last_linear(est.generator_)
+            last.weight.zero_()
+            last.bias.fill_(0.5)
+        np.testing.assert_allclose(est.sample(5), np.full((5, X.shape[1]), 0.5 * s) + c, atol=1e-5)
+    else:  # both solvers evaluate the user's potentials
+        for solver in (est.inverse_maps_, est.maps_):
+            v = solver.potential_value(x.expand(solver.n_problems, *x.shape))[1]
+            by_hand = solver.potential.unstack(1)(x)[:, 0]
+            # (K at once vs network k alone: on a GPU, convolution kernels may differ)
+            np.testing.assert_allclose(numpy(v), numpy(by_hand), rtol=2e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("role", list(WINBarycenter._roles))
+def test_unknown_role_setting_and_instance_with_settings_are_rejected(role, bench):
+    with pytest.raises(TypeError, match=f"{role}__typo"):
+        WINBarycenter(**{f"{role}__typo": 1}, **FAST).fit(bench.marginals)
+    with pytest.raises(TypeError, match=f"{role}__hidden.*instance"):
+        WINBarycenter(**{role: UserMLP(2, 2), f"{role}__hidden": 16}, **FAST).fit(bench.marginals)

@@ -8,22 +8,38 @@ from all inputs, seeded networks, the optimiser factory, the loop, history and p
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from skbary.base import NeuralBarycenter
+from skbary.base import NeuralBarycenter, Role
 
 
 class ToyMeanBarycenter(NeuralBarycenter):
-    _network_defaults = {"shift": {"scale": 1.0}}
+    _roles = {
+        "shift": Role(
+            "shift",
+            "the translation b",
+            defaults={"scale": 1.0},
+            stacked=False,
+            reserved=("scale",),
+        )
+    }
+    _parameter_constraints = {
+        **NeuralBarycenter._parameter_constraints,
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "shift": [None, callable],
+    }
     _learns_inverse = True
 
     def __init__(
         self,
         weights: Any = None,
+        shift: Any = None,
         batch_size: int = 64,
         lr: float = 0.05,
         max_iter: int = 300,
@@ -36,6 +52,7 @@ class ToyMeanBarycenter(NeuralBarycenter):
         **kwargs: Any,
     ) -> None:
         self.weights = weights
+        self.shift = shift
         self.batch_size = batch_size
         self.lr = lr
         self.max_iter = max_iter
@@ -47,14 +64,17 @@ class ToyMeanBarycenter(NeuralBarycenter):
         self.callbacks = callbacks
         self._set_prefixed(kwargs)
 
-    def _fit(self, marginals, weights) -> None:
-        self._begin_fit()
-        data = self._batches(marginals)
+    def _build_networks(self, n_marginals: int, n_features: int) -> None:
+        self.shift_ = self._network(
+            "shift",
+            in_features=1,
+            out_features=n_features,
+            default=lambda: nn.Linear(1, n_features, bias=False),
+        )
+
+    def _train(self, data, weights) -> None:
         a = torch.as_tensor(weights, dtype=torch.float32, device=self.device_)
-        scale = self._network_params("shift")["scale"]
-        with self._seeded():
-            self.shift_ = nn.Linear(1, self.n_features_in_, bias=False)
-        self.shift_.to(self.device_)
+        scale = self._role_setting("shift", "scale", 1.0)
         opt = self._make_optimizer(self.shift_.parameters(), self.lr)
         ones = torch.ones(1, 1, device=self.device_)
 
@@ -68,15 +88,18 @@ class ToyMeanBarycenter(NeuralBarycenter):
             return {"shift": loss}
 
         self.n_iter_ = self._run(step, n_iter=self.max_iter, deadline=self._deadline())
-        self._end_fit()
+
+    def _shift(self) -> torch.Tensor:
+        device = next(self.shift_.parameters()).device
+        return self.shift_(torch.ones(1, 1, device=device))[0].detach()
 
     def _sample(self, n: int, rng: np.random.RandomState) -> np.ndarray:
         z = self._randn((n, self.n_features_in_), rng)
         with torch.no_grad():
-            return (z + self.shift_.weight[:, 0]).cpu().numpy()
+            return (z + self._shift()).cpu().numpy()
 
     def _transform(self, X: np.ndarray, k: int) -> np.ndarray:
-        return X + self.shift_.weight[:, 0].detach().cpu().numpy()
+        return X + self._shift().cpu().numpy()
 
     def _inverse_transform(self, Y: np.ndarray, k: int) -> np.ndarray:
-        return Y - self.shift_.weight[:, 0].detach().cpu().numpy()
+        return Y - self._shift().cpu().numpy()

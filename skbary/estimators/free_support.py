@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import ot
 from numpy.typing import NDArray
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 
 from ..base import BaseBarycenter
 
@@ -58,6 +60,16 @@ class FreeSupportBarycenter(BaseBarycenter):
         See :class:`~skbary.base.BaseBarycenter`.
     """
 
+    _parameter_constraints = {
+        **BaseBarycenter._parameter_constraints,
+        "n_support": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_samples_per_input": [Interval(numbers.Integral, 2, None, closed="left"), None],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         n_support: int = 500,
@@ -76,17 +88,7 @@ class FreeSupportBarycenter(BaseBarycenter):
         self.n_neighbors = n_neighbors
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        for name in ("n_support", "max_iter", "n_neighbors"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        m = self.max_samples_per_input
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 2):
-            raise ValueError(f"max_samples_per_input must be an integer >= 2 or None, got {m!r}.")
-
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
-        self._check_params()
         rng = check_random_state(self.random_state)
         cap = self.max_samples_per_input
         Xs = []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.covariance import ledoit_wolf
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import BaseBarycenter
 from ..bures import bures_barycenter, linear_ot_map, sqrtm_psd
@@ -60,6 +62,12 @@ class GaussianBarycenter(BaseBarycenter):
     """
 
     _learns_inverse = True
+    _parameter_constraints = {
+        **BaseBarycenter._parameter_constraints,
+        "shrinkage": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"auto"})],
+        "tol": [Interval(numbers.Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,
@@ -75,24 +83,14 @@ class GaussianBarycenter(BaseBarycenter):
 
     def _covariance(self, X: NDArray) -> NDArray:
         d = X.shape[1]
-        if isinstance(self.shrinkage, str):
-            if self.shrinkage != "auto":
-                raise ValueError(
-                    f"shrinkage must be a number in [0, 1] or 'auto', got {self.shrinkage!r}."
-                )
+        if isinstance(self.shrinkage, str):  # "auto" (the constraints admit nothing else)
             cov, _ = ledoit_wolf(X)
             return np.atleast_2d(cov)
         s = float(self.shrinkage)
-        if not 0.0 <= s <= 1.0:
-            raise ValueError(f"shrinkage must be in [0, 1] or 'auto', got {self.shrinkage!r}.")
         cov = np.atleast_2d(np.cov(X, rowvar=False, bias=False))
         return (1.0 - s) * cov + s * np.trace(cov) / d * np.eye(d)
 
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
-        if isinstance(self.shrinkage, bool) or not isinstance(self.shrinkage, int | float | str):
-            raise TypeError(
-                f"shrinkage must be a number in [0, 1] or 'auto', got {self.shrinkage!r}."
-            )
         Xs = [m.astype(np.float64) for m in marginals]
         self.means_ = np.stack([X.mean(axis=0) for X in Xs])
         covs = np.stack([self._covariance(X) for X in Xs])

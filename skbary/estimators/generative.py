@@ -1,69 +1,35 @@
-"""Barycenters as generative models (Cohen, Arbel and Deisenroth, 2021).
+"""Barycenters as generative models (Cohen, Arbel and Deisenroth, 2021): the estimator.
 
-The barycenter is parametrised by a generator ``G``: a draw is ``G(z)`` with ``z ~ N(0, I)``.
-``G`` is trained by stochastic gradient descent on the barycentric loss (their eq. 10)::
-
-    L(theta) = sum_k a_k D(G_theta # rho, P_k)
-
-with a minibatch from every input and one from the generator at each step (their
-Algorithm 1). ``D`` is the debiased Sinkhorn divergence (W2-like barycenters that
-interpolate), the squared MMD with a fixed kernel (whose barycenter is the mixture
-``sum_k a_k P_k``, their Proposition 2), or the MMD with a learned deep kernel per input,
-trained adversarially with the scaling or gradient-penalty regulariser (SMMD; their eq. 8
-and appendix D.3). The method learns no transport plans; ``transform`` uses maps fitted
-after training with the shared max-min OT solver (:mod:`skbary.ot_solver`).
+The algorithm (Algorithm 1 with the Sinkhorn, MMD and learned-kernel MMD losses, then the
+maps used by ``transform``) lives in :mod:`skbary.methods.generative`; this module is its
+scikit-learn interface.
 """
 
 from __future__ import annotations
 
 import copy
-import time
+import numbers
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ..base import NeuralBarycenter
-from ..divergences import KERNELS, entropic_ot, kernel_matrix, mmd2
-from ..nn.mlp import MLP, BatchedMLP
-from ..ot_solver import MaxMinOTSolver
+from ..divergences import KERNELS
+from ..exceptions import NotLearnedError
+from ..methods import generative as method
+from ..methods.generative import GaussianGenerator
+from ..solvers import MaxMinOTSolver
+from ..training import MarginalBatches
 
 __all__ = ["GenerativeBarycenter", "GaussianGenerator"]
 
-DIVERGENCES = ("sinkhorn", "mmd", "smmd")
-PENALTIES = ("scaled", "gradient")
-DEBIAS = ("independent", "same")
-_N_SELF = 8  # minibatches that estimate the inputs' Sinkhorn self-terms
-
-
-class GaussianGenerator(nn.Module):
-    """The Gaussian family ``G(z) = m + L z``: a mean and a covariance factor.
-
-    Starts at N(0, I) (``m = 0``, ``L = I``). The covariance is ``L L^T``.
-
-    Parameters
-    ----------
-    n_features : int
-        Dimension of the samples (and of the latent noise).
-    """
-
-    def __init__(self, n_features: int) -> None:
-        super().__init__()
-        self.mean = nn.Parameter(torch.zeros(n_features))
-        self.factor = nn.Parameter(torch.eye(n_features))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.mean, z, self.factor.T)
-
-
-def _is_real(x: Any) -> bool:
-    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
+_POSITIVE = Interval(numbers.Real, 0, None, closed="neither")
+_COUNT = Interval(numbers.Integral, 1, None, closed="left")
+_ROLE = [None, nn.Module, callable]
 
 
 class GenerativeBarycenter(NeuralBarycenter):
@@ -81,33 +47,51 @@ class GenerativeBarycenter(NeuralBarycenter):
       *mixture* ``sum_k a_k P_k`` (the paper's Proposition 2), so samples look like draws
       of one input or another.
     * ``divergence="smmd"``: MMD with a learned deep kernel ``k(phi_k(x), phi_k(y))``, one
-      critic ``phi_k`` per input trained adversarially (``critic_steps`` critic updates per
-      generator update) with the scaling regulariser of Arbel et al. (2018) or the gradient
-      penalty of Binkowski et al. (2018) (the paper's appendix D.3).
+      critic ``phi_k`` per input trained adversarially (``n_critic_steps`` critic updates
+      per generator update) with the scaling regulariser of Arbel et al. (2018) or the
+      gradient penalty of Binkowski et al. (2018) (the paper's appendix D.3).
 
     **This method does not learn transport plans.** ``transform(X, k)`` applies a map from
     input k to the learned barycenter that is fitted *after* the generator, with the shared
-    reversed max-min OT solver (:class:`~skbary.ot_solver.MaxMinOTSolver`, as in WIN's
-    Algorithm 2), within the same ``max_time``. Set ``map_iter=0`` to skip it (``sample``
-    only; ``transform`` then raises).
+    reversed max-min OT solver (:class:`~skbary.solvers.MaxMinOTSolver`, as in WIN's
+    Algorithm 2), within the same ``max_time``. ``learn_transform=False`` skips it
+    (``sample`` only; ``transform`` then raises :class:`~skbary.NotLearnedError`).
 
-    The data are standardised internally by one translation and one isotropic scale
-    (``center_``, ``scale_``), which leave W2 and MMD barycenters unchanged; ``blur`` and
-    ``bandwidth`` are therefore in units of the data's standard deviation.
+    The data are standardised by one translation and one isotropic scale (``center_``,
+    ``scale_``), which leave W2 and MMD barycenters unchanged; every generator (the default
+    MLP, ``"gaussian"`` and a user's network) produces points in these standardised
+    coordinates, and ``blur`` and ``bandwidth`` are in units of the data's standard
+    deviation. ``standardize=False`` works in the data's own coordinates.
 
     Parameters
     ----------
     divergence : {"sinkhorn", "mmd", "smmd"}, default="sinkhorn"
         The discrepancy D.
-    generator : {"mlp", "gaussian"} or torch.nn.Module, default="mlp"
-        ``"mlp"``: an MLP from ``latent_dim`` noise to the data space (widths from
-        ``generator__hidden_layer_sizes``, activation ``generator__activation``).
-        ``"gaussian"``: :class:`GaussianGenerator`, ``G(z) = m + L z`` (the right family
-        when the barycenter is known to be Gaussian: the paper's inductive-bias point).
-        A module maps ``(n, latent_dim)`` to ``(n, n_features)``; it is copied, not changed.
+    generator : None, "gaussian", torch.nn.Module class, instance or factory, default=None
+        The generator G, from ``(n, latent_dim)`` noise to ``(n, n_features)`` points.
+        None: an MLP (``generator__hidden_layer_sizes=(256, 256, 256)``,
+        ``generator__activation="relu"``). ``"gaussian"``: :class:`GaussianGenerator`,
+        ``G(z) = m + L z`` (the right family when the barycenter is known to be Gaussian:
+        the paper's inductive-bias point), with a diagonal L above 512 features (no
+        d x d state). A class or factory is built as ``generator(in_features=latent_dim,
+        out_features=n_features, **generator__*)``; an instance is copied, not changed.
+    critic : None, torch.nn.Module class, instance or factory, default=None
+        SMMD: the feature network ``phi_k`` of every input (K copies), from ``n_features``
+        to ``critic__n_outputs`` features (16 by default; for an instance, its own output
+        width). None: an MLP (``critic__hidden_layer_sizes=(128, 128)``,
+        ``critic__activation="relu"``).
+    map : None, torch.nn.Module class, instance or factory, default=None
+        The maps ``T_k`` of ``transform`` (K copies), ``n_features -> n_features``. None:
+        ``x + MLP(x)`` starting at the identity (``map__hidden_layer_sizes=(128, 128,
+        128)``, ``map__activation="relu"``, ``map__residual=True``); a user's map is used as
+        given (``T_k(x) = net_k(x)``).
+    potential : None, torch.nn.Module class, instance or factory, default=None
+        The potentials ``v_k`` of the transform's max-min problem (K copies),
+        ``n_features -> 1``. None: an MLP (``potential__hidden_layer_sizes=(128, 128,
+        128)``, ``potential__activation="relu"``).
     latent_dim : int or None, default=None
         Dimension of the noise z. None: ``n_features`` (the Gaussian family needs exactly
-        that), or for a module the ``in_features`` of its first ``nn.Linear``.
+        that), or for a module instance the ``in_features`` of its first ``nn.Linear``.
     blur : float, default=0.3
         Sinkhorn: the entropic blur (temperature ``blur^2``, cost ``|x - y|^2 / 2``), in
         standard deviations of the data. Smaller is closer to W2 and slower (more
@@ -136,9 +120,9 @@ class GenerativeBarycenter(NeuralBarycenter):
     bandwidth : float or sequence of float, default=1.0
         Lengthscale(s) of the rq / Gaussian kernel, in standard deviations of the data
         (or of the critic features for SMMD).
-    critic_steps : int, default=5
+    n_critic_steps : int, default=5
         SMMD: critic updates per generator update (the paper's 5).
-    critic_lr : float, default=2e-4
+    lr_critic : float, default=2e-4
         SMMD: learning rate of the critics (the paper's 2e-4).
     penalty : {"scaled", "gradient"}, default="scaled"
         SMMD regulariser. ``"scaled"``: the critic maximises
@@ -148,29 +132,33 @@ class GenerativeBarycenter(NeuralBarycenter):
         the witness function w_k at random interpolates (Binkowski et al. 2018).
     penalty_weight : float, default=1.0
         Strength of the SMMD regulariser.
-    map_iter : int, default=1000
-        Iterations of the max-min OT solver that fits the maps used by ``transform`` (one
-        potential update and ``map_steps`` map updates each); 0 fits no maps.
-    map_steps : int, default=5
+    learn_transform : bool, default=True
+        Fit the maps from every input to the barycenter after the generator (for
+        ``transform``). False skips them; ``transform`` then raises.
+    transform_max_iter : int, default=1000
+        Iterations of the max-min OT solver that fits the maps (one potential update and
+        ``n_map_steps`` map updates each).
+    n_map_steps : int, default=5
         Map updates per potential update of the OT solver.
-    map_lr : float, default=1e-3
-        Learning rate of the OT maps and potentials.
-    map_time_fraction : float in (0, 1), default=0.25
-        With ``max_time`` and ``map_iter > 0``: the share of ``max_time`` reserved for the
-        map phase; the generator phase stops at ``(1 - map_time_fraction) * max_time``.
+    lr_map : float, default=1e-3
+        Learning rate of the OT maps and of their potentials.
+    transform_time_fraction : float in (0, 1), default=0.25
+        With ``max_time`` and ``learn_transform``: the share of ``max_time`` reserved for
+        the maps; the generator phase stops at ``(1 - transform_time_fraction) * max_time``.
     standardize : bool or "auto", default="auto"
-        Work on ``(x - center_) / scale_``. "auto": yes for the built-in generators, no for
-        a user module (which then produces points in the data's own coordinates).
+        Work on ``(x - center_) / scale_``. "auto": yes (the barycenter is invariant).
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` receives none; uniform if both are None.
     batch_size : int, default=256
-        Points per input and from the generator at every step.
-    lr : float, default=1e-3
+        Points per input and from the generator at every step (at least 2).
+    lr_generator : float, default=1e-3
         Learning rate of the generator.
     lr_decay : float in (0, 1], default=0.1
-        The generator's learning rate decays geometrically to ``lr * lr_decay`` over the
-        run (progress = the larger of the fraction of ``max_iter`` done and of the phase's
-        time budget used); 1 keeps it constant.
+        The generator's learning rate falls to ``lr_generator * lr_decay`` over its phase
+        (progress = the larger of the fraction of ``max_iter`` done and of the phase's time
+        budget used); 1 keeps it constant. The critics and the maps keep their rates.
+    lr_schedule : {"geometric", "linear"}, default="geometric"
+        The curve of that decay.
     max_iter : int, default=2000
         Generator updates.
     max_time : float or None, default=None
@@ -186,31 +174,31 @@ class GenerativeBarycenter(NeuralBarycenter):
     verbose : int, default=0
     callbacks : list of skorch callbacks or None, default=None
     **kwargs
-        Nested parameters: ``generator__hidden_layer_sizes`` (default (256, 256, 256)),
-        ``generator__activation`` ("relu"), ``critic__hidden_layer_sizes`` ((128, 128)),
-        ``critic__activation`` ("relu"), ``critic__n_outputs`` (16, the feature dimension),
-        ``map__hidden_layer_sizes`` ((128, 128, 128)), ``map__activation`` ("relu"),
-        ``map__residual`` (True), ``potential__hidden_layer_sizes`` ((128, 128, 128)),
+        Network settings ``generator__*``, ``critic__*``, ``map__*``, ``potential__*``
+        (see each role; for a user class, the keyword arguments it is built with;
+        ``critic__n_outputs`` sets the critics' feature dimension for any critic) and
         ``optimizer__*``.
 
     Attributes
     ----------
     generator_ : torch.nn.Module
         The trained generator (standardised coordinates when ``standardize``).
-    critics_ : BatchedMLP or None
-        SMMD: the K feature critics.
+    critics_ : torch.nn.Module or None
+        SMMD: the K feature critics (a stacked module).
     maps_ : MaxMinOTSolver or None
-        The maps from every input to the barycenter used by ``transform``.
+        The maps from every input to the barycenter used by ``transform`` (``maps_.map``)
+        and their potentials (``maps_.potential``).
     center_ : ndarray of shape (d,), scale_ : float
         The standardisation (0 and 1 without it).
     latent_dim_ : int
     n_iter_ : int
         Generator updates done.
-    n_map_iter_ : int
+    n_transform_iter_ : int
         OT solver iterations done.
     history_ : skorch History
         One row per iteration: the weighted loss (``sinkhorn``/``mmd``, or ``generator``
-        and ``critic`` for SMMD) and then ``potential`` and ``map`` of the map phase.
+        and ``critic`` for SMMD) in phase ``"generator"``, then ``potential`` and ``map``
+        in phase ``"transform"``.
     stop_reason_ : dict
         Why each phase ended ("max_iter", "max_time", "callback").
     fit_time_ : float
@@ -220,40 +208,64 @@ class GenerativeBarycenter(NeuralBarycenter):
     >>> from skbary import GenerativeBarycenter
     >>> from skbary.datasets import make_location_scatter
     >>> bench = make_location_scatter(3, 2, 1000, random_state=0)
-    >>> est = GenerativeBarycenter(max_iter=50, map_iter=20, random_state=0)
+    >>> est = GenerativeBarycenter(max_iter=50, transform_max_iter=20, random_state=0)
     >>> est.fit(bench.marginals, bench.weights).sample(4).shape
     (4, 2)
     """
 
-    _network_defaults = {
-        "generator": {"hidden_layer_sizes": (256, 256, 256), "activation": "relu"},
-        "critic": {"hidden_layer_sizes": (128, 128), "activation": "relu", "n_outputs": 16},
-        "map": {"hidden_layer_sizes": (128, 128, 128), "activation": "relu", "residual": True},
-        "potential": {"hidden_layer_sizes": (128, 128, 128)},
+    _roles = method.ROLES
+    _parameter_constraints = {
+        **NeuralBarycenter._parameter_constraints,
+        "divergence": [StrOptions({"sinkhorn", "mmd", "smmd"})],
+        "generator": [None, StrOptions({"gaussian"}), nn.Module, callable],
+        "critic": _ROLE,
+        "map": _ROLE,
+        "potential": _ROLE,
+        "latent_dim": [_COUNT, None],
+        "blur": [_POSITIVE],
+        "debias": [StrOptions({"independent", "same"})],
+        "kernel": [StrOptions({"auto", *KERNELS})],
+        "bandwidth": [_POSITIVE, "array-like"],
+        "n_critic_steps": [_COUNT],
+        "lr_critic": [_POSITIVE],
+        "penalty": [StrOptions({"scaled", "gradient"})],
+        "penalty_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "learn_transform": ["boolean"],
+        "transform_max_iter": [_COUNT],
+        "n_map_steps": [_COUNT],
+        "lr_map": [_POSITIVE],
+        "transform_time_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
+        "lr_generator": [_POSITIVE],
     }
 
     def __init__(
         self,
         divergence: str = "sinkhorn",
-        generator: str | nn.Module = "mlp",
+        generator: Any = None,
+        critic: Any = None,
+        map: Any = None,
+        potential: Any = None,
         latent_dim: int | None = None,
         blur: float = 0.3,
         debias: str = "independent",
         kernel: str = "auto",
         bandwidth: float | tuple[float, ...] = 1.0,
-        critic_steps: int = 5,
-        critic_lr: float = 2e-4,
+        n_critic_steps: int = 5,
+        lr_critic: float = 2e-4,
         penalty: str = "scaled",
         penalty_weight: float = 1.0,
-        map_iter: int = 1000,
-        map_steps: int = 5,
-        map_lr: float = 1e-3,
-        map_time_fraction: float = 0.25,
+        learn_transform: bool = True,
+        transform_max_iter: int = 1000,
+        n_map_steps: int = 5,
+        lr_map: float = 1e-3,
+        transform_time_fraction: float = 0.25,
         standardize: bool | str = "auto",
         weights: Any = None,
         batch_size: int = 256,
-        lr: float = 1e-3,
+        lr_generator: float = 1e-3,
         lr_decay: float = 0.1,
+        lr_schedule: str = "geometric",
         max_iter: int = 2000,
         max_time: float | None = None,
         optimizer: type = torch.optim.Adam,
@@ -266,24 +278,29 @@ class GenerativeBarycenter(NeuralBarycenter):
     ) -> None:
         self.divergence = divergence
         self.generator = generator
+        self.critic = critic
+        self.map = map
+        self.potential = potential
         self.latent_dim = latent_dim
         self.blur = blur
         self.debias = debias
         self.kernel = kernel
         self.bandwidth = bandwidth
-        self.critic_steps = critic_steps
-        self.critic_lr = critic_lr
+        self.n_critic_steps = n_critic_steps
+        self.lr_critic = lr_critic
         self.penalty = penalty
         self.penalty_weight = penalty_weight
-        self.map_iter = map_iter
-        self.map_steps = map_steps
-        self.map_lr = map_lr
-        self.map_time_fraction = map_time_fraction
+        self.learn_transform = learn_transform
+        self.transform_max_iter = transform_max_iter
+        self.n_map_steps = n_map_steps
+        self.lr_map = lr_map
+        self.transform_time_fraction = transform_time_fraction
         self.standardize = standardize
         self.weights = weights
         self.batch_size = batch_size
-        self.lr = lr
+        self.lr_generator = lr_generator
         self.lr_decay = lr_decay
+        self.lr_schedule = lr_schedule
         self.max_iter = max_iter
         self.max_time = max_time
         self.optimizer = optimizer
@@ -294,377 +311,196 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.callbacks = callbacks
         self._set_prefixed(kwargs)
 
-    # ------------------------------------------------------------------ validation
-    def _validate_params(self) -> None:
-        if self.divergence not in DIVERGENCES:
-            raise ValueError(f"divergence must be one of {DIVERGENCES}, got {self.divergence!r}.")
-        if not (isinstance(self.generator, nn.Module) or self.generator in ("mlp", "gaussian")):
-            raise ValueError(
-                f"generator must be 'mlp', 'gaussian' or a torch.nn.Module, got {self.generator!r}."
-            )
-        if self.latent_dim is not None and (not _is_int(self.latent_dim) or self.latent_dim < 1):
-            raise ValueError(
-                f"latent_dim must be a positive integer or None, got {self.latent_dim!r}."
-            )
-        for name in ("blur", "lr", "critic_lr", "map_lr"):
-            value = getattr(self, name)
-            if not _is_real(value) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}.")
-        if not _is_real(self.penalty_weight) or self.penalty_weight < 0:
-            raise ValueError(
-                f"penalty_weight must be a non-negative number, got {self.penalty_weight!r}."
-            )
-        if not _is_real(self.lr_decay) or not 0 < self.lr_decay <= 1:
-            raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}.")
-        if not _is_real(self.map_time_fraction) or not 0 < self.map_time_fraction < 1:
-            raise ValueError(
-                f"map_time_fraction must be in (0, 1), got {self.map_time_fraction!r}."
-            )
-        if self.kernel != "auto" and self.kernel not in KERNELS:
-            raise ValueError(f"kernel must be 'auto' or one of {KERNELS}, got {self.kernel!r}.")
-        bws = (self.bandwidth,) if _is_real(self.bandwidth) else self.bandwidth
-        try:
-            ok = len(bws) > 0 and all(_is_real(b) and b > 0 for b in bws)
-        except TypeError:
-            ok = False
-        if not ok:
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        bws = np.atleast_1d(np.asarray(self.bandwidth, dtype=object)).ravel()
+        if not len(bws) or not all(
+            isinstance(b, numbers.Real) and not isinstance(b, bool) and b > 0 for b in bws
+        ):
             raise ValueError(
                 f"bandwidth must be a positive number or a sequence of them, got "
                 f"{self.bandwidth!r}."
             )
-        if self.debias not in DEBIAS:
-            raise ValueError(f"debias must be one of {DEBIAS}, got {self.debias!r}.")
-        if self.penalty not in PENALTIES:
-            raise ValueError(f"penalty must be one of {PENALTIES}, got {self.penalty!r}.")
-        for name, low in (
-            ("batch_size", 2),
-            ("critic_steps", 1),
-            ("map_iter", 0),
-            ("map_steps", 1),
+        n_out = self._role_setting("critic", "n_outputs", None)
+        if n_out is not None and (
+            not isinstance(n_out, numbers.Integral) or isinstance(n_out, bool) or n_out < 1
         ):
-            value = getattr(self, name)
-            if not _is_int(value) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-        if self.standardize not in (True, False, "auto"):
-            raise ValueError(
-                f"standardize must be True, False or 'auto', got {self.standardize!r}."
-            )
-        if not (
-            isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.Optimizer)
-        ):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer class, got {self.optimizer!r}."
-            )
+            raise ValueError(f"critic__n_outputs must be a positive integer, got {n_out!r}.")
 
     # ------------------------------------------------------------------ networks
-    def _build_generator(self, d: int) -> nn.Module:
+    def _latent_width(self, n_features: int) -> int:
+        if self.latent_dim is not None:
+            return int(self.latent_dim)
         if isinstance(self.generator, nn.Module):
-            module = copy.deepcopy(self.generator)
-            latent = self.latent_dim
-            if latent is None:
-                first = next((m for m in module.modules() if isinstance(m, nn.Linear)), None)
-                if first is None:
-                    raise ValueError(
-                        "latent_dim is needed with a generator module that has no nn.Linear "
-                        "layer to read its input width from."
-                    )
-                latent = first.in_features
-            self.latent_dim_ = int(latent)
-            with torch.no_grad():
-                try:
-                    out = module(torch.zeros(2, self.latent_dim_))
-                except Exception as exc:
-                    raise ValueError(
-                        f"the generator module failed on noise of shape (2, {self.latent_dim_}): "
-                        f"{exc}"
-                    ) from exc
-            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, d):
-                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
+            first = next((m for m in self.generator.modules() if isinstance(m, nn.Linear)), None)
+            if first is None:
                 raise ValueError(
-                    f"the generator module must map (n, {self.latent_dim_}) noise to "
-                    f"(n, {d}) points (n_features of the inputs), got {shape}."
+                    "latent_dim is needed with a generator module that has no nn.Linear "
+                    "layer to read its input width from."
                 )
-            return module
-        if self.generator == "gaussian":
-            if self.latent_dim not in (None, d):
+            return int(first.in_features)
+        return int(n_features)
+
+    def _critic_width(self, n_features: int) -> int:
+        n_out = self._role_setting("critic", "n_outputs", None)
+        if n_out is not None:
+            return int(n_out)
+        if isinstance(self.critic, nn.Module):  # an instance: its own output width
+            with torch.no_grad():
+                return int(copy.deepcopy(self.critic)(torch.zeros(2, n_features)).shape[-1])
+        return 16
+
+    def _build_networks(self, n_marginals: int, n_features: int) -> None:
+        K, d = n_marginals, n_features
+        self.latent_dim_ = self._latent_width(d)
+        if isinstance(self.generator, str):  # "gaussian"
+            if self.latent_dim_ != d:
                 raise ValueError(
                     f"generator='gaussian' needs latent_dim=None or n_features={d}, got "
                     f"{self.latent_dim!r}."
                 )
-            self.latent_dim_ = d
-            with self._seeded():
-                return GaussianGenerator(d)
-        params = self._network_params("generator")
-        self.latent_dim_ = int(self.latent_dim or d)
-        with self._seeded():
-            return MLP(
-                self.latent_dim_,
-                d,
-                params.get("hidden_layer_sizes", (256, 256, 256)),
-                params.get("activation", "relu"),
+            if self._nested("generator"):
+                raise TypeError(
+                    "generator__* settings do not apply to generator='gaussian'; got "
+                    f"{sorted(self._nested('generator'))}."
+                )
+            diagonal = d > method.GAUSSIAN_FULL_MAX_FEATURES
+            self.generator_ = GaussianGenerator(d, diagonal=diagonal)
+        else:
+            self.generator_ = self._network(
+                "generator",
+                in_features=self.latent_dim_,
+                out_features=d,
+                default=method.default_generator(self.latent_dim_, d),
             )
+        self.critics_ = None
+        if self.divergence == "smmd":
+            n_out = self._critic_width(d)
+            with self._seeded(2):
+                self.critics_ = self._network(
+                    "critic",
+                    in_features=d,
+                    out_features=n_out,
+                    default=method.default_stack(K, d, n_out),
+                )
+        self.maps_ = None
+        if self.learn_transform:
+            with self._seeded(1):
+                maps = self._network(
+                    "map", in_features=d, out_features=d, default=method.default_maps(K, d)
+                )
+                potentials = self._network(
+                    "potential",
+                    in_features=d,
+                    out_features=1,
+                    default=method.default_stack(K, d, 1),
+                )
+            self.maps_ = MaxMinOTSolver(K, d, map=maps, potential=potentials)
 
+    # ------------------------------------------------------------------ fit
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn((n, self.latent_dim_), generator=self._generator, device=self.device_)
 
-    # ------------------------------------------------------------------ fit
-    def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
-        self._validate_params()
-        self._begin_fit()
-        d = self.n_features_in_
-        K = self.n_marginals_
-        standardize = (
-            not isinstance(self.generator, nn.Module)
-            if self.standardize == "auto"
-            else bool(self.standardize)
-        )
-        data = self._batches(self._fit_standardisation(marginals, weights, standardize))
-
-        self.generator_ = self._build_generator(d).to(self.device_)
-        self.critics_ = None
-        self.maps_ = None
+    def _train(self, data: MarginalBatches, weights: NDArray) -> None:
         a = torch.as_tensor(weights, dtype=torch.float32, device=self.device_)
         B = int(self.batch_size)
-        g_opt = self._make_optimizer(self.generator_.parameters(), float(self.lr))
-        with_maps = self.map_iter > 0
-        gen_deadline = self._deadline(1.0 - self.map_time_fraction if with_maps else 1.0)
-        schedule = self._lr_schedule(g_opt, gen_deadline)
-
+        g_opt = self._make_optimizer(self.generator_.parameters(), float(self.lr_generator))
+        common = {
+            "generator": self.generator_,
+            "draw_inputs": data.draw,
+            "draw_noise": self._noise,
+            "weights": a,
+            "batch_size": B,
+        }
         if self.divergence == "smmd":
-            step = self._smmd_step(data, a, g_opt, schedule, K, d)
+            step = method.smmd_step(
+                **common,
+                critics=self.critics_,
+                generator_optimizer=g_opt,
+                critic_optimizer=self._make_optimizer(
+                    self.critics_.parameters(), float(self.lr_critic)
+                ),
+                n_critic_steps=self.n_critic_steps,
+                kernel="rq" if self.kernel == "auto" else self.kernel,
+                bandwidth=self.bandwidth,
+                penalty=self.penalty,
+                penalty_weight=self.penalty_weight,
+                rng=self._generator,
+            )
         elif self.divergence == "sinkhorn":
-            step = self._sinkhorn_step(data, a, g_opt, schedule, B)
+            step = method.sinkhorn_step(
+                **common, optimizer=g_opt, blur=float(self.blur), debias=self.debias
+            )
         else:
-            step = self._mmd_step(data, a, g_opt, schedule, B)
+            step = method.mmd_step(
+                **common,
+                optimizer=g_opt,
+                kernel="energy" if self.kernel == "auto" else self.kernel,
+                bandwidth=self.bandwidth,
+            )
+        fraction = 1.0 - self.transform_time_fraction if self.learn_transform else 1.0
         self.generator_.train()
         self.n_iter_ = self._run(
-            step, n_iter=self.max_iter, deadline=gen_deadline, phase="generator"
+            step,
+            n_iter=self.max_iter,
+            deadline=self._deadline(fraction),
+            phase="generator",
+            decay=[g_opt],
         )
         self.generator_.eval()
         for p in self.generator_.parameters():
             p.requires_grad_(False)
 
-        self.n_map_iter_ = 0
-        if with_maps:
-            self._fit_maps(data, K, d)
-        self._end_fit()
-
-    def _lr_schedule(self, opt: torch.optim.Optimizer, deadline: float | None):
-        """``set(i)``: geometric decay from lr to lr * lr_decay over iterations and time."""
-        lr0 = float(self.lr)
-        decay = float(self.lr_decay)
-        n = max(int(self.max_iter), 1)
-        t0 = time.perf_counter()
-        span = None if deadline is None else max(deadline - t0, 1e-9)
-
-        def set_lr(i: int) -> None:
-            if decay == 1.0:
-                return
-            progress = i / n
-            if span is not None:
-                progress = max(progress, (time.perf_counter() - t0) / span)
-            lr = lr0 * decay ** min(progress, 1.0)
-            for group in opt.param_groups:
-                group["lr"] = lr
-
-        return set_lr
-
-    def _sinkhorn_step(self, data, a, opt, schedule, B):
-        """Algorithm 1 with the debiased Sinkhorn divergence, one generator update per step.
-
-        ``S(x_k, y) = OT(x_k, y) - OT(x_k, x_k') / 2 - OT(y, y') / 2`` (``debias``): the K cross
-        terms are one batched problem, the generator's self-term is solved once (not K
-        times), and the inputs' self-terms, which carry no gradient, are replaced by their
-        mean over ``_N_SELF`` minibatches drawn before training (same expected loss, about
-        40% less work per step at K = 4).
-        """
-        blur = float(self.blur)
-        independent = self.debias == "independent"
-        with torch.no_grad():
-            self_x = torch.stack(
-                [
-                    entropic_ot(x, data.draw(B) if independent else x, blur)
-                    for x in (data.draw(B) for _ in range(_N_SELF))
-                ]
-            ).mean(0)
-        const = 0.5 * (a * self_x).sum()
-
-        def step(i: int) -> dict[str, torch.Tensor]:
-            schedule(i)
-            x = data.draw(B)  # (K, B, d)
-            y = self.generator_(self._noise(B))  # (B, d), shared by the K terms
-            # Self-term: a second, independent generator batch (or the same one).
-            y2 = self.generator_(self._noise(B)) if independent else y
-            loss = (a * entropic_ot(x, y, blur)).sum() - 0.5 * entropic_ot(y, y2, blur) - const
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            return {"sinkhorn": loss}
-
-        return step
-
-    def _mmd_step(self, data, a, opt, schedule, B):
-        """Algorithm 1 with the squared MMD of a fixed kernel, one generator update per step."""
-        kernel = "energy" if self.kernel == "auto" else self.kernel
-        bw = self.bandwidth
-
-        def step(i: int) -> dict[str, torch.Tensor]:
-            schedule(i)
-            x = data.draw(B)
-            y = self.generator_(self._noise(B))
-            loss = (a * mmd2(x, y, kernel, bw)).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            return {"mmd": loss}
-
-        return step
-
-    def _smmd_step(self, data, a, g_opt, schedule, K, d):
-        """SMMD: ``critic_steps`` critic ascents, then one generator descent."""
-        params = self._network_params("critic")
-        n_out = int(params.get("n_outputs", 16))
-        with self._seeded(2):
-            self.critics_ = BatchedMLP(
-                K,
-                d,
-                n_out,
-                params.get("hidden_layer_sizes", (128, 128)),
-                params.get("activation", "relu"),
-            )
-        self.critics_.to(self.device_)
-        c_opt = self._make_optimizer(self.critics_.parameters(), float(self.critic_lr))
-        critic_params = list(self.critics_.parameters())
-        B = int(self.batch_size)
-        kernel = "rq" if self.kernel == "auto" else self.kernel
-        bw = self.bandwidth
-        lam = float(self.penalty_weight)
-        scaled = self.penalty == "scaled"
-
-        def feature_mmd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            # x (K, B, d) data, y (B, d) generated: MMD^2 of the critic features, (K,).
-            fx = self.critics_(x)
-            fy = self.critics_(y.unsqueeze(0).expand(K, -1, -1))
-            return mmd2(fx, fy, kernel, bw)
-
-        def scale_of(x: torch.Tensor) -> torch.Tensor:
-            # 1 / (1 + lam E |J phi_k(x)|_F^2), |J|_F^2 by one Gaussian projection per point.
-            x = x.detach().requires_grad_(True)
-            f = self.critics_(x)
-            v = torch.randn(f.shape, generator=self._generator, device=self.device_)
-            (g,) = torch.autograd.grad((f * v).sum(), x, create_graph=True)
-            return 1.0 / (1.0 + lam * g.pow(2).sum(-1).mean(-1))
-
-        def gradient_penalty(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            # Witness w_k(t) = mean_j k(phi(t), phi(x_j)) - mean_j k(phi(t), phi(y_j)).
-            u = torch.rand((K, B, 1), generator=self._generator, device=self.device_)
-            t = (u * x + (1 - u) * y.unsqueeze(0)).detach().requires_grad_(True)
-            ft = self.critics_(t)
-            fx = self.critics_(x)
-            fy = self.critics_(y.unsqueeze(0).expand(K, -1, -1))
-            w = kernel_matrix(ft, fx, kernel, bw).mean(-1) - kernel_matrix(ft, fy, kernel, bw).mean(
-                -1
-            )
-            (g,) = torch.autograd.grad(w.sum(), t, create_graph=True)
-            return ((g.pow(2).sum(-1) + 1e-12).sqrt() - 1.0).pow(2).mean(-1)
-
-        def step(i: int) -> dict[str, torch.Tensor]:
-            schedule(i)
-            for p in critic_params:
-                p.requires_grad_(True)
-            for _ in range(int(self.critic_steps)):
-                x = data.draw(B)
-                with torch.no_grad():
-                    y = self.generator_(self._noise(B))
-                m = feature_mmd(x, y)
-                if scaled:
-                    obj = scale_of(x) * m
-                else:
-                    obj = m - lam * gradient_penalty(x, y)
-                c_loss = -(a * obj).sum()
-                c_opt.zero_grad(set_to_none=True)
-                c_loss.backward()
-                c_opt.step()
-            for p in critic_params:
-                p.requires_grad_(False)
-            x = data.draw(B)
-            y = self.generator_(self._noise(B))
-            m = feature_mmd(x, y)
-            if scaled:
-                m = scale_of(x).detach() * m
-            g_loss = (a * m).sum()
-            g_opt.zero_grad(set_to_none=True)
-            g_loss.backward()
-            g_opt.step()
-            return {"generator": g_loss, "critic": c_loss}
-
-        return step
-
-    def _fit_maps(self, data, K: int, d: int) -> None:
-        """Maps from every input onto the generator's law: the shared max-min OT solver."""
-        mp = self._network_params("map")
-        pp = self._network_params("potential")
-        with self._seeded(1):
-            self.maps_ = MaxMinOTSolver(
-                K,
-                d,
-                map_hidden_layer_sizes=mp.get("hidden_layer_sizes", (128, 128, 128)),
-                potential_hidden_layer_sizes=pp.get("hidden_layer_sizes", (128, 128, 128)),
-                activation=mp.get("activation", "relu"),
-                residual=bool(mp.get("residual", True)),
-            )
-        self.maps_.to(self.device_)
-
-        def draw_generated(n: int) -> torch.Tensor:
-            with torch.no_grad():
-                return self.generator_(self._noise(n)).expand(K, n, d)
-
-        lr = float(self.map_lr)
-        step = self.maps_.make_step(
-            data.draw,
-            draw_generated,
-            batch_size=int(self.batch_size),
-            n_map_steps=int(self.map_steps),
-            potential_optimizer=self._make_optimizer(self.maps_.potential.parameters(), lr),
+        self.n_transform_iter_ = 0
+        if self.maps_ is None:
+            return
+        lr = float(self.lr_map)
+        step = method.transform_step(
+            maps=self.maps_,
+            generator=self.generator_,
+            draw_inputs=data.draw,
+            draw_noise=self._noise,
+            n_features=self.n_features_in_,
             map_optimizer=self._make_optimizer(self.maps_.map.parameters(), lr),
+            potential_optimizer=self._make_optimizer(self.maps_.potential.parameters(), lr),
+            batch_size=B,
+            n_map_steps=self.n_map_steps,
         )
         self.maps_.train()
-        self.n_map_iter_ = self._run(
-            step, n_iter=int(self.map_iter), deadline=self._deadline(1.0), phase="maps"
+        self.n_transform_iter_ = self._run(
+            step, n_iter=self.transform_max_iter, deadline=self._deadline(), phase="transform"
         )
         self.maps_.eval()
 
     # ------------------------------------------------------------------ inference
     def _divergence_hint(self, loss_name: str) -> str:
-        if loss_name in ("potential", "map"):
+        if loss_name in ("potential", "map", "transport_cost"):
             return (
                 f"The {loss_name} networks of the OT solver fitted for transform diverged. "
-                "Lower map_lr (e.g. halve it) or enlarge batch_size."
+                "Lower lr_map (e.g. halve it) or enlarge batch_size."
             )
         if loss_name == "critic":
             return (
-                "The SMMD critics diverged. Lower critic_lr (e.g. halve it) or raise "
+                "The SMMD critics diverged. Lower lr_critic (e.g. halve it) or raise "
                 "penalty_weight."
             )
         return (
-            f"The generator trained on the {loss_name!r} loss diverged. Lower lr (e.g. halve "
-            "it) or enlarge batch_size."
+            f"The generator trained on the {loss_name!r} loss diverged. Lower lr_generator "
+            "(e.g. halve it) or enlarge batch_size."
         )
 
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
-        z = self._randn((n, self.latent_dim_), rng)
-        return self._unstandardise(self._apply(self.generator_, z))
+        return self._apply(self.generator_, self._randn((n, self.latent_dim_), rng))
 
     def _transform(self, X: NDArray, k: int) -> NDArray:
         if self.maps_ is None:
-            raise ValueError(
+            raise NotLearnedError(
                 "transform needs the maps to the barycenter, which were not fitted "
-                "(map_iter=0). Refit with map_iter > 0."
+                "(learn_transform=False). Refit with learn_transform=True."
             )
         # float64 inference: every row's image is independent of the other rows to
         # round-off far below float32's (scikit-learn's sample-order invariance check).
         maps = copy.deepcopy(self.maps_).double()
-        Xs = torch.as_tensor(self._standardise(X), dtype=torch.float64)
+        Xs = torch.as_tensor(np.asarray(X), dtype=torch.float64, device=self.device_)
         with torch.no_grad():
-            Y = maps.transport_one(Xs.to(self.device_), k).cpu().numpy()
-        return self._unstandardise(Y)
+            return maps.transport_one(Xs, k).cpu().numpy()

@@ -1,132 +1,30 @@
-"""NOT barycenter: the bi-level neural optimal-transport barycenter.
+"""NOTBarycenter: the scikit-learn shell of the NOT barycenter.
 
-Kolesov, Mokrov, Udovichenko, Gazdieva, Pammer, Burnaev, Korotin, "Estimating Barycenters of
-Distributions with Neural Optimal Transport", ICML 2024 (``papers/notb-neural-ot-barycenters``).
-
-Per input k a (stochastic) map T_k into the barycenter space and a potential f_k, the
-potentials congruent (``sum_k a_k f_k = 0`` exactly, :class:`~skbary.nn.CongruentPotentials`).
-Algorithm 1 of the paper solves the max-min problem (their eq. 14)::
-
-    sup_{f congruent} inf_T  sum_k a_k { E_x C_k(x, T_k(x, .)#S) - E_{x,s} f_k(T_k(x, s)) }
-
-One iteration: a potential step that *decreases* ``V_f = sum_k a_k E f_k(T_k(x, s))``, then
-``n_map_steps`` (M_T) map steps that decrease ``V_T = sum_k a_k E[C^_k - f_k(T_k(x, s))]``.
-No generator is trained: the barycenter is the common image ``T_k # P_k`` of the inputs.
+The algorithm (Kolesov, Mokrov et al., ICML 2024: its roles, plans, congruent potentials,
+weak costs and the iteration of Algorithm 1) is in :mod:`skbary.methods.notb`.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
-import time
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import NeuralBarycenter
 from ..costs import quadratic_cost, resolve_cost
-from ..nn import CongruentPotentials
-from ..nn.maps import BatchedGaussianMap, BatchedMap
+from ..methods import notb
+from ..training import MarginalBatches
 from ..validation import check_rows
 
 __all__ = ["NOTBarycenter"]
 
-_PLANS = ("deterministic", "stochastic", "gaussian")
-_REGULARIZATIONS = (None, "kl", "energy")
-
-
-def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _check_positive_float(value: Any, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive number, got {value!r}.")
-    return float(value)
-
-
-class _Potentials(torch.nn.Module):
-    """Congruent potentials ``f_k = g_k - sum_j a_j g_j`` with an optional quadratic part.
-
-    ``g_k(y) = mlp_k(y) + 1/2 y^T A_k y + b_k^T y`` when ``quadratic``: the MLPs are a
-    :class:`~skbary.nn.CongruentPotentials` and the quadratic terms (zero at the start) make
-    the potentials of Gaussian problems exactly representable. Congruence holds exactly
-    for both parts.
-    """
-
-    def __init__(self, weights: NDArray, n_features: int, quadratic: bool, **mlp: Any) -> None:
-        super().__init__()
-        self.g = CongruentPotentials(weights, n_features, **mlp)
-        K = len(weights)
-        self.quadratic = bool(quadratic)
-        if self.quadratic:
-            self.A = torch.nn.Parameter(torch.zeros(K, n_features, n_features))
-            self.b = torch.nn.Parameter(torch.zeros(K, n_features))
-
-    @property
-    def weights(self) -> torch.Tensor:
-        return self.g.weights
-
-    def _centred(self) -> tuple[torch.Tensor, torch.Tensor]:
-        a = self.g.weights
-        A = 0.5 * (self.A + self.A.transpose(1, 2))
-        return A - (a[:, None, None] * A).sum(0), self.b - (a[:, None] * self.b).sum(0)
-
-    def all_at(self, y: torch.Tensor) -> torch.Tensor:
-        """Every f_k at the same points: y (N, d) -> (K, N)."""
-        f = self.g.all_at(y)
-        if self.quadratic:
-            A, b = self._centred()
-            f = f + 0.5 * torch.einsum("nd,kde,ne->kn", y, A, y) + b @ y.T
-        return f
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        """f_k at its own points: y (K, B, d) -> (K, B)."""
-        f = self.g(y)
-        if self.quadratic:
-            A, b = self._centred()
-            f = f + 0.5 * (torch.bmm(y, A) * y).sum(-1) + (y * b[:, None, :]).sum(-1)
-        return f
-
-
-class _LinearDecay:
-    """Learning rates decayed linearly to ``final * lr`` over the run.
-
-    Progress is the larger of ``i / max_iter`` and the elapsed fraction of ``max_time``, so
-    the decay ends when the fit ends, whichever limit stops it.
-    """
-
-    def __init__(
-        self,
-        optimizers: list[torch.optim.Optimizer],
-        final: float,
-        max_iter: int,
-        t0: float,
-        max_time: float | None,
-    ) -> None:
-        self.groups = [(g, g["lr"]) for opt in optimizers for g in opt.param_groups]
-        self.final, self.max_iter, self.t0, self.max_time = final, max_iter, t0, max_time
-
-    def update(self, i: int) -> None:
-        if self.final == 1.0:
-            return
-        progress = i / self.max_iter
-        if self.max_time is not None:
-            progress = max(progress, (time.perf_counter() - self.t0) / self.max_time)
-        factor = 1.0 - (1.0 - self.final) * min(progress, 1.0)
-        for group, lr in self.groups:
-            group["lr"] = lr * factor
+_POSITIVE = Interval(numbers.Real, 0, None, closed="neither")
+_COUNT = Interval(numbers.Integral, 1, None, closed="left")
 
 
 class NOTBarycenter(NeuralBarycenter):
@@ -149,12 +47,16 @@ class NOTBarycenter(NeuralBarycenter):
         every pair (...), differentiable in y (:mod:`skbary.costs`).
     n_features_out : int, default=None
         Dimension of the barycenter space; None means that of the inputs. Only a callable
-        ``cost`` can link spaces of different dimensions.
+        ``cost`` can link spaces of different dimensions (and then ``standardize`` must
+        not be True: the barycenter space has no coordinates of the inputs to share).
     plan : {"deterministic", "stochastic", "gaussian"}, default="deterministic"
         Parametrisation of the plans (paper section 4.2): a map ``T_k(x)``; a map
         ``T_k(x, s)`` of x and standard normal noise s (``map__noise_dim`` columns, default
-        ``n_features_out``); or ``N(mu_k(x), diag sigma_k(x)^2)`` (needed for
-        ``regularization="kl"``).
+        ``n_features_out``; the map network takes rows ``[x, s]``); or
+        ``N(mu_k(x), diag sigma_k(x)^2)`` (needed for ``regularization="kl"``; the map
+        network outputs ``2 * n_features_out`` columns, ``mu`` then the offset of
+        ``log sigma`` from ``log(map__init_std)``, clamped to
+        ``[map__min_log_std, map__max_log_std]``; defaults 0.1, -10, 5).
     regularization : {None, "kl", "energy"}, default=None
         Weak cost (paper eqs. 7-8): None is the classical cost ``E c(x, y)``; ``"kl"`` adds
         ``reg_strength * KL(pi(.|x) || prior)`` computed in closed form (Gaussian plans);
@@ -164,12 +66,32 @@ class NOTBarycenter(NeuralBarycenter):
     reg_strength : float, default=1.0
         eps (KL) or gamma (energy); the paper's 2D Twister runs use 1.
     prior : array-like of shape (n, n_features_out), default=None
-        Prior mu_0 of the regularised costs: None is N(0, I) in the barycenter space; an
-        array gives samples of it (the energy term draws rows of it; the KL term uses the
-        Gaussian with their mean and covariance).
+        Prior mu_0 of the regularised costs, in data units: None is N(0, I) in the
+        barycenter space; an array gives samples of it (the energy term draws rows of it;
+        the KL term uses the Gaussian with their mean and covariance, a diagonal one above
+        512 features).
     n_noise_samples : int, default=4
         Draws of the noise per input row in training (``|S[x]|`` of Algorithm 1) for
         stochastic and Gaussian plans; at least 2 for ``regularization="energy"``.
+    map : None, nn.Module subclass or instance, or callable, default=None
+        The network of the maps T_k (one per input; :mod:`skbary.nn.roles`). Rows of
+        ``n_features_in`` columns (plus ``map__noise_dim`` noise columns for
+        ``plan="stochastic"``) to ``n_features_out`` columns (``2 * n_features_out`` for
+        ``plan="gaussian"``). None: ``skip_k(x) + MLP_k(x[, s])`` with a learnable affine
+        skip at the identity and a small last layer (a fresh map is about the identity);
+        settings ``map__hidden_layer_sizes`` ((128, 128)), ``map__activation`` ("relu"),
+        ``map__skip`` (True), ``map__init_scale`` (0.1). A user's network is used as
+        given (no skip, no identity start).
+    potential : None, nn.Module subclass or instance, or callable, default=None
+        The network of the functions g_k of the congruent potentials
+        ``f_k = g_k - sum_j a_j g_j`` (one per input; rows of ``n_features_out`` columns
+        to 1). None: an MLP, settings ``potential__hidden_layer_sizes`` ((128, 128)) and
+        ``potential__activation`` ("celu"). ``potential__quadratic`` ("auto", True or
+        False) adds a learnable ``1/2 y^T A_k y + b_k^T y`` to every g_k (zero at start);
+        "auto" turns it on for the quadratic cost with the default network
+        (location-scatter D = 16: L2-UVP 0.064% after 750 iterations against 0.32%
+        without; for other costs it slowed the Twister). Above 512 barycenter features
+        A_k is diagonal (no d x d matrices).
     n_map_steps : int, default=3
         M_T, map steps per potential step (paper's Table 4: 3; 10 was no better per
         iteration on location-scatter D = 16 and 3x slower).
@@ -186,10 +108,20 @@ class NOTBarycenter(NeuralBarycenter):
         The maps kept after fit are an exponential moving average of the iterates, updated
         after every map step (0 disables). Location-scatter D = 16: L2-UVP 0.30% against
         0.42% without, after 250 iterations.
-    lr_final_factor : float, default=1.0
-        Both learning rates decay linearly to ``lr_final_factor * lr`` over the fit
-        (progress: the larger of ``i / max_iter`` and the elapsed share of ``max_time``).
-        Decay to 0.1 measured no better than none (0.30% both at D = 16).
+    lr_decay : float, default=1.0
+        Factor both learning rates reach at the end of the fit (1.0: constant). Decay to
+        0.1 measured no better than none (0.30% both at D = 16).
+    lr_schedule : {"linear", "geometric"}, default="linear"
+        Curve of the decay (progress: the larger of ``i / max_iter`` and the elapsed share
+        of ``max_time``).
+    standardize : bool or "auto", default="auto"
+        Work in standardised coordinates (the inputs centred on the barycenter's mean and
+        divided by one scale, see :class:`~skbary.base.NeuralBarycenter`). "auto": on for
+        the quadratic cost without regularisation (the problem is then exactly invariant),
+        off otherwise. True with a callable cost or a regularisation solves the same problem
+        as off: the cost receives data coordinates and is divided by ``scale_**2``, the
+        prior is moved, and ``reg_strength`` becomes ``reg_strength / scale_**2`` (KL) or
+        ``/ scale_`` (energy). The losses in ``history_`` are in units of ``scale_**2``.
     n_threads : int or None, default=1
         torch intra-op threads during a CPU fit (restored afterwards); None keeps torch's
         setting. On the shared 2-core machine, busy with other jobs, a D = 16 fit ran 10.6-12.1
@@ -210,22 +142,23 @@ class NOTBarycenter(NeuralBarycenter):
     callbacks : list of skorch callbacks, default=None
         Called once per iteration (``history_`` rows).
     **kwargs
-        Network settings: ``map__hidden_layer_sizes`` (default (128, 128)),
-        ``map__activation`` ("relu"), ``map__skip`` (True: learnable affine skip, identity at
-        start), ``map__noise_dim``; ``potential__hidden_layer_sizes`` ((128, 128)),
-        ``potential__activation`` ("celu"), ``potential__quadratic`` ("auto": for the
-        quadratic cost each g_k gets a learnable ``1/2 y^T A_k y + b_k^T y`` next to its
-        MLP; location-scatter D = 16: L2-UVP 0.064% after 750 iterations against 0.32%
-        without; off for other costs, where it slowed the Twister); ``optimizer__*``.
+        Network settings ``map__*`` and ``potential__*`` (above), ``optimizer__*``.
 
     Attributes
     ----------
-    maps_ : BatchedMap or BatchedGaussianMap
-        The K maps.
-    potentials_ : CongruentPotentials
-        The K congruent potentials.
+    maps_ : nn.Module
+        The K maps (:class:`~skbary.nn.maps.BatchedMap`,
+        :class:`~skbary.nn.maps.BatchedGaussianMap`, or the user's network stacked into a
+        :class:`~skbary.nn.stacking.StackedModules`), in standardised coordinates when
+        ``standardized_``.
+    potentials_ : skbary.methods.notb.Potentials
+        The K congruent potentials (``potentials_.g``: the ``potential`` network).
+    noise_dim_ : int
+        Noise columns of the plans (0 for deterministic plans).
     n_features_out_ : int
         Dimension of the barycenter space.
+    center_, scale_, standardized_ :
+        The standardisation (see :class:`~skbary.base.NeuralBarycenter`).
     history_ : skorch History
         Per iteration: ``potential`` (V_f), ``map`` (V_T, the dual objective estimate),
         ``transport_cost`` (``sum_k a_k E C^_k``).
@@ -241,9 +174,22 @@ class NOTBarycenter(NeuralBarycenter):
     the draw is its image by T_k (one noise draw for stochastic plans).
     """
 
-    _network_defaults = {
-        "map": {"hidden_layer_sizes": (128, 128), "activation": "relu", "skip": True},
-        "potential": {"hidden_layer_sizes": (128, 128), "activation": "celu", "quadratic": "auto"},
+    _roles = notb.ROLES
+    _parameter_constraints = {
+        **NeuralBarycenter._parameter_constraints,
+        "cost": [StrOptions({"quadratic"}), callable],
+        "n_features_out": [_COUNT, None],
+        "plan": [StrOptions({"deterministic", "stochastic", "gaussian"})],
+        "regularization": [StrOptions({"kl", "energy"}), None],
+        "reg_strength": [_POSITIVE],
+        "prior": ["array-like", None],
+        "n_noise_samples": [_COUNT],
+        "map": [None, callable],
+        "potential": [None, callable],
+        "n_map_steps": [_COUNT],
+        "lr_map": [_POSITIVE],
+        "lr_potential": [_POSITIVE],
+        "ema_decay": [Interval(numbers.Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -256,12 +202,16 @@ class NOTBarycenter(NeuralBarycenter):
         reg_strength: float = 1.0,
         prior: Any = None,
         n_noise_samples: int = 4,
+        map: Any = None,
+        potential: Any = None,
         n_map_steps: int = 3,
         batch_size: int = 256,
         lr_map: float = 1e-3,
         lr_potential: float = 1e-3,
         ema_decay: float = 0.99,
-        lr_final_factor: float = 1.0,
+        lr_decay: float = 1.0,
+        lr_schedule: str = "linear",
+        standardize: bool | str = "auto",
         n_threads: int | None = 1,
         max_iter: int = 10000,
         max_time: float | None = None,
@@ -280,12 +230,16 @@ class NOTBarycenter(NeuralBarycenter):
         self.reg_strength = reg_strength
         self.prior = prior
         self.n_noise_samples = n_noise_samples
+        self.map = map
+        self.potential = potential
         self.n_map_steps = n_map_steps
         self.batch_size = batch_size
         self.lr_map = lr_map
         self.lr_potential = lr_potential
         self.ema_decay = ema_decay
-        self.lr_final_factor = lr_final_factor
+        self.lr_decay = lr_decay
+        self.lr_schedule = lr_schedule
+        self.standardize = standardize
         self.n_threads = n_threads
         self.max_iter = max_iter
         self.max_time = max_time
@@ -296,14 +250,8 @@ class NOTBarycenter(NeuralBarycenter):
         self.callbacks = callbacks
         self._set_prefixed(kwargs)
 
-    # ------------------------------------------------------------------ validation
-    def _check_params(self, d_in: int) -> dict[str, Any]:
-        if self.plan not in _PLANS:
-            raise ValueError(f"plan must be one of {_PLANS}, got {self.plan!r}.")
-        if self.regularization not in _REGULARIZATIONS:
-            raise ValueError(
-                f"regularization must be one of {_REGULARIZATIONS}, got {self.regularization!r}."
-            )
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
         if self.regularization == "kl" and self.plan != "gaussian":
             raise ValueError(
                 "regularization='kl' needs plan='gaussian' (the KL term is computed in closed "
@@ -314,53 +262,150 @@ class NOTBarycenter(NeuralBarycenter):
                 "regularization='energy' needs a stochastic plan: use plan='stochastic' or "
                 "plan='gaussian'."
             )
-        reg = _check_positive_float(self.reg_strength, "reg_strength")
-        cost = resolve_cost(self.cost)
-        if self.n_features_out is None:
-            d_out = d_in
-        else:
-            d_out = _check_positive_int(self.n_features_out, "n_features_out")
-        if d_out != d_in and cost is quadratic_cost:
+        if self.regularization == "energy" and self.n_noise_samples < 2:
+            raise ValueError(
+                "regularization='energy' needs n_noise_samples >= 2 (the energy distance of "
+                f"a plan is estimated from pairs of its draws); got {self.n_noise_samples}."
+            )
+        settings = self._nested("map")
+        gaussian_only = dict.fromkeys(("init_std", "min_log_std", "max_log_std"), "gaussian")
+        only = {"noise_dim": "stochastic", **gaussian_only}
+        for name, plan in only.items():
+            if name in settings and self.plan != plan:
+                raise ValueError(f"map__{name} applies to plan={plan!r} only; plan={self.plan!r}.")
+        noise_dim = settings.get("noise_dim")
+        if noise_dim is not None and (
+            isinstance(noise_dim, bool) or not isinstance(noise_dim, numbers.Integral)
+            or noise_dim < 1
+        ):  # fmt: skip
+            raise ValueError(f"map__noise_dim must be an integer >= 1, got {noise_dim!r}.")
+        init_std = settings.get("init_std", 0.1)
+        if isinstance(init_std, bool) or not isinstance(init_std, numbers.Real) or init_std <= 0:
+            raise ValueError(f"map__init_std must be a positive number, got {init_std!r}.")
+        quadratic = self._role_setting("potential", "quadratic", "auto")
+        if not (isinstance(quadratic, bool | np.bool_) or quadratic == "auto"):
+            raise ValueError(
+                f"potential__quadratic must be 'auto', True or False, got {quadratic!r}."
+            )
+
+    def _is_quadratic(self) -> bool:
+        return resolve_cost(self.cost) is quadratic_cost
+
+    def _standardise_auto(self) -> bool:
+        # the quadratic cost commutes with the standardisation; the weak costs compare the
+        # plans with a prior given in data units, and a user cost is the user's units
+        return self._is_quadratic() and self.regularization is None
+
+    # ------------------------------------------------------------------ networks
+    def _build_networks(self, n_marginals: int, n_features: int) -> None:
+        K, d_in = n_marginals, n_features
+        d_out = d_in if self.n_features_out is None else int(self.n_features_out)
+        if d_out != d_in and self._is_quadratic():
             raise ValueError(
                 f"n_features_out={d_out} differs from the inputs' {d_in} columns, which the "
                 "quadratic cost cannot compare; pass a callable cost(x, y)."
             )
-        min_noise = 2 if self.regularization == "energy" else 1
-        n_noise = _check_positive_int(self.n_noise_samples, "n_noise_samples", min_noise)
-        out = {
-            "cost": cost,
-            "d_out": d_out,
-            "reg": reg,
-            "n_noise": n_noise if self.plan != "deterministic" else 1,
-            "n_map_steps": _check_positive_int(self.n_map_steps, "n_map_steps"),
-            "batch_size": _check_positive_int(self.batch_size, "batch_size"),
-            "lr_map": _check_positive_float(self.lr_map, "lr_map"),
-            "lr_potential": _check_positive_float(self.lr_potential, "lr_potential"),
-        }
-        ema = self.ema_decay
-        if isinstance(ema, bool) or not isinstance(ema, numbers.Real) or not 0 <= ema < 1:
-            raise ValueError(f"ema_decay must be a number in [0, 1), got {ema!r}.")
-        final = self.lr_final_factor
-        if isinstance(final, bool) or not isinstance(final, numbers.Real) or not 0 < final <= 1:
-            raise ValueError(f"lr_final_factor must be a number in (0, 1], got {final!r}.")
-        out["prior"] = None
+        if d_out != d_in and self.standardized_:
+            raise ValueError(
+                f"standardize=True cannot be used with n_features_out={d_out} != the inputs' "
+                f"{d_in} columns (the barycenter space has no input coordinates); leave "
+                "standardize='auto' or set it to False."
+            )
         if self.prior is not None:
-            out["prior"] = check_rows(self.prior, d_out, type(self).__name__, name="prior")
-            if out["prior"].shape[0] < 2:
+            prior = check_rows(self.prior, d_out, type(self).__name__, name="prior")
+            if prior.shape[0] < 2:
                 raise ValueError("prior must hold at least 2 samples (rows).")
-        return out
+        self._n_features_out = d_out
+        setting = self._role_setting
+        self._plans = notb.Plans(
+            self.plan,
+            d_out,
+            noise_dim={"deterministic": 0, "gaussian": d_out}.get(
+                self.plan, int(setting("map", "noise_dim", None) or d_out)
+            ),
+            init_std=float(setting("map", "init_std", 0.1)),
+            min_log_std=float(setting("map", "min_log_std", -10.0)),
+            max_log_std=float(setting("map", "max_log_std", 5.0)),
+        )
+        self.noise_dim_ = self._plans.noise_dim
+        self.maps_ = self._network(
+            "map",
+            in_features=self._plans.in_features(d_in),
+            out_features=self._plans.out_features(),
+            default=notb.default_map(K, d_in, self._plans),
+        )
+        g = self._network(
+            "potential", in_features=d_out, out_features=1, default=notb.default_potential(K, d_out)
+        )
+        quadratic = setting("potential", "quadratic", "auto")
+        if isinstance(quadratic, str):  # "auto"
+            quadratic = self._is_quadratic() and self._uses_default("potential")
+        self.potentials_ = notb.Potentials(self.weights_, g, d_out, bool(quadratic))
 
-    # ------------------------------------------------------------------ networks
-    def _build_maps(self, K: int, d_in: int, d_out: int) -> torch.nn.Module:
-        params = dict(self._network_params("map"))
-        noise_dim = params.pop("noise_dim", None)
-        if self.plan == "gaussian":
-            return BatchedGaussianMap(K, d_in, d_out, **params)
-        if self.plan == "stochastic":
-            noise_dim = d_out if noise_dim is None else noise_dim
-            noise_dim = _check_positive_int(noise_dim, "map__noise_dim")
-            return BatchedMap(K, d_in, d_out, noise_dim=noise_dim, **params)
-        return BatchedMap(K, d_in, d_out, noise_dim=0, **params)
+    # ------------------------------------------------------------------ training
+    def _model_cost(self) -> Any:
+        """The cost in the networks' coordinates (data coordinates / scale_**2 for a user's)."""
+        cost = resolve_cost(self.cost)
+        if not self.standardized_ or cost is quadratic_cost:
+            return cost
+        c = torch.as_tensor(self.center_, dtype=torch.float32, device=self.device_)
+        s = float(self.scale_)
+        return lambda x, y: cost(x * s + c, y * s + c) / s**2
+
+    def _model_prior(self) -> tuple[notb.Prior | None, float]:
+        """The prior in the networks' coordinates, and reg_strength converted to them."""
+        if self.regularization is None:
+            return None, float(self.reg_strength)
+        D, s = self._n_features_out, float(self.scale_)
+        c = self.center_ if self.standardized_ else np.zeros(D)
+        if self.prior is None:
+            prior = notb.Prior(D, loc=-c / s, std=1.0 / s)
+        else:
+            rows = check_rows(self.prior, D, type(self).__name__, name="prior")
+            prior = notb.Prior(D, rows=(rows - c) / s if self.standardized_ else rows)
+        power = 2 if self.regularization == "kl" else 1
+        return prior.to(self.device_), float(self.reg_strength) / s**power
+
+    def _train(self, data: MarginalBatches, weights: NDArray) -> None:
+        a = torch.as_tensor(weights, dtype=torch.float32, device=self.device_)
+        # the rows that sample() maps (set before training, so that callbacks can sample
+        # mid-fit with the current, not yet averaged, maps)
+        self._keep_training_rows(data)
+        S = 1 if self.plan == "deterministic" else int(self.n_noise_samples)
+        prior, reg = self._model_prior()
+        opt_map = self._make_optimizer(self.maps_.parameters(), self.lr_map)
+        opt_pot = self._make_optimizer(self.potentials_.parameters(), self.lr_potential)
+        average = None
+        if self.ema_decay > 0:
+            average = notb.ParameterAverage(self.maps_.parameters(), self.ema_decay)
+            self._ema = average.average  # read by callbacks that score the averaged maps
+        push = notb.transport_push(
+            self._plans, self.maps_, self._model_cost(), S, self._generator,
+            regularization=self.regularization, prior=prior, reg_strength=reg,
+        )  # fmt: skip
+        step = notb.iteration(
+            draw=data.draw,
+            push=push,
+            maps=self.maps_,
+            potentials=self.potentials_,
+            weights=a,
+            n_noise=S,
+            batch_size=self.batch_size,
+            n_map_steps=self.n_map_steps,
+            map_optimizer=opt_map,
+            potential_optimizer=opt_pot,
+            average=average,
+        )
+        self.n_iter_ = self._run(
+            step,
+            n_iter=self.max_iter,
+            deadline=self._deadline(),
+            phase="train",
+            decay=[opt_map, opt_pot],
+        )
+        if average is not None and self.n_iter_ > 0:
+            average.copy_to_params()
+        self.__dict__.pop("_ema", None)
 
     def _divergence_hint(self, loss_name: str) -> str:
         if loss_name == "potential":
@@ -373,206 +418,22 @@ class NOTBarycenter(NeuralBarycenter):
             "batch_size; with a user cost, check that it is finite and differentiable."
         )
 
-    # ------------------------------------------------------------------ plans
-    def _draw_plan(
-        self, x: torch.Tensor, n_noise: int, noise: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Draws of the plans for rows x (K, B, d_in).
-
-        Returns y (K, B, S, d_out), x repeated to (K, B, S, d_in), and the Gaussian
-        parameters (mu, log_std) stacked as (2, K, B, d_out) for Gaussian plans (else None).
-        """
-        K, B, d = x.shape
-        maps = self.maps_
-        if self.plan == "deterministic":
-            return maps(x).unsqueeze(2), x.unsqueeze(2), None
-        D = self.n_features_out_
-        if self.plan == "gaussian":
-            mu, log_std = maps.mean_log_std(x)
-            if noise is None:
-                noise = torch.randn(
-                    (K, B, n_noise, D), generator=self._generator, device=self.device_
-                )
-            y = mu.unsqueeze(2) + torch.exp(log_std).unsqueeze(2) * noise
-            return y, x.unsqueeze(2), torch.stack([mu, log_std])
-        if noise is None:
-            noise = torch.randn(
-                (K, B, n_noise, maps.noise_dim), generator=self._generator, device=self.device_
-            )
-        xr = x.unsqueeze(2).expand(K, B, n_noise, d)
-        y = maps(xr.reshape(K, B * n_noise, d), noise.reshape(K, B * n_noise, -1))
-        return y.view(K, B, n_noise, -1), xr, None
-
-    def _prior_draws(self, shape: tuple[int, ...]) -> torch.Tensor:
-        """Draws from the prior, shape ``shape + (d_out,)``."""
-        D = self.n_features_out_
-        if self._prior_rows is None:
-            return torch.randn((*shape, D), generator=self._generator, device=self.device_)
-        n = self._prior_rows.shape[0]
-        u = torch.rand(shape, generator=self._generator, device=self.device_)
-        return self._prior_rows[(u * n).long()]
-
-    def _regularizer(self, y: torch.Tensor, gauss: torch.Tensor | None) -> torch.Tensor:
-        """Per-row weak-cost term (K, B) (without reg_strength)."""
-        if self.regularization == "kl":
-            return BatchedGaussianMap.kl_to_gaussian(
-                gauss[0], gauss[1], self._prior_mean, self._prior_precision, self._prior_logdet
-            )
-        # energy: 2 E|y - y0| - E_{s != s'} |y_s - y_s'|, per row, from S draws each
-        K, B, S, D = y.shape
-        y0 = self._prior_draws((K, B, S))
-
-        def dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            sq = ((a.unsqueeze(-2) - b.unsqueeze(-3)) ** 2).sum(-1)
-            return torch.sqrt(sq + 1e-12)
-
-        cross = dist(y, y0).mean(dim=(-1, -2))
-        self_d = dist(y, y).sum(dim=(-1, -2)) / (S * (S - 1))
-        return 2.0 * cross - self_d
-
-    # ------------------------------------------------------------------ fit
-    def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
-        K, d_in = len(marginals), marginals[0].shape[1]
-        p = self._check_params(d_in)
-        self._begin_fit()
-        self._n_features_out = p["d_out"]
-        self._cost = p["cost"]
-        D, B, S = p["d_out"], p["batch_size"], p["n_noise"]
-        data = self._batches(marginals)
-        a = torch.as_tensor(weights, dtype=torch.float32, device=self.device_)
-        # rows that sample() maps (the training rows of every input); set before training so
-        # that callbacks can sample mid-fit (with the current, not yet averaged, maps)
-        self._train_rows = data.data
-        self._train_counts = data.counts.cpu().numpy()
-
-        # prior of the regularised costs
-        self._prior_rows = None
-        if p["prior"] is not None:
-            self._prior_rows = self._tensor(p["prior"])
-        if self.regularization == "kl":
-            if p["prior"] is None:
-                m0, P0, logdet = np.zeros(D), np.eye(D), 0.0
-            else:
-                m0 = p["prior"].mean(axis=0)
-                C0 = np.atleast_2d(np.cov(p["prior"], rowvar=False))
-                C0 = C0 + 1e-6 * np.trace(C0) / D * np.eye(D)
-                P0 = np.linalg.inv(C0)
-                logdet = float(np.linalg.slogdet(C0)[1])
-            self._prior_mean = self._tensor(m0)
-            self._prior_precision = self._tensor(P0)
-            self._prior_logdet = torch.tensor(logdet, device=self.device_)
-
-        with self._seeded():
-            maps = self._build_maps(K, d_in, D)
-            pot_settings = dict(self._network_params("potential"))
-            quadratic = pot_settings.pop("quadratic", "auto")
-            if isinstance(quadratic, str) and quadratic == "auto":
-                quadratic = self._cost is quadratic_cost
-            potentials = _Potentials(weights, D, quadratic, **pot_settings)
-        self.maps_ = maps.to(self.device_)
-        self.potentials_ = potentials.to(self.device_)
-        opt_map = self._make_optimizer(self.maps_.parameters(), p["lr_map"])
-        opt_pot = self._make_optimizer(self.potentials_.parameters(), p["lr_potential"])
-        pot_params = list(self.potentials_.parameters())
-        map_params = list(self.maps_.parameters())
-        cost, reg, n_map_steps = self._cost, p["reg"], p["n_map_steps"]
-        ema_decay = float(self.ema_decay)
-        ema = [t.detach().clone() for t in map_params] if ema_decay > 0 else None
-        self._ema = ema  # read by callbacks that score the averaged maps mid-fit
-        schedule = _LinearDecay(
-            [opt_map, opt_pot],
-            float(self.lr_final_factor),
-            self.max_iter,
-            self._t0,
-            None if self.max_time is None else float(self.max_time),
-        )
-
-        def potentials_at(y: torch.Tensor) -> torch.Tensor:
-            # y (K, B, S, D) -> f_k at its own block, mean over draws: (K, B)
-            return self.potentials_(y.reshape(K, -1, D)).view(K, B, -1).mean(-1)
-
-        def set_grad(params: list[torch.Tensor], flag: bool) -> None:
-            for t in params:
-                t.requires_grad_(flag)
-
-        def step(i: int) -> dict[str, torch.Tensor]:
-            schedule.update(i)
-            # potential step: decrease V_f = sum_k a_k E f_k(T_k(x, s))
-            set_grad(pot_params, True)
-            set_grad(map_params, False)
-            x = data.draw(B)
-            with torch.no_grad():
-                y, _, _ = self._draw_plan(x, S)
-            v_f = (a * potentials_at(y).mean(1)).sum()
-            opt_pot.zero_grad(set_to_none=True)
-            v_f.backward()
-            opt_pot.step()
-            # M_T map steps: decrease V_T = sum_k a_k E [C^(x, T_k(x, .)) - f_k(T_k(x, s))]
-            set_grad(pot_params, False)
-            set_grad(map_params, True)
-            for _ in range(n_map_steps):
-                x = data.draw(B)
-                y, xr, gauss = self._draw_plan(x, S)
-                c = cost(xr, y).mean(-1)  # (K, B)
-                if self.regularization is not None:
-                    c = c + reg * self._regularizer(y, gauss)
-                transport = (a * c.mean(1)).sum()
-                v_t = transport - (a * potentials_at(y).mean(1)).sum()
-                opt_map.zero_grad(set_to_none=True)
-                v_t.backward()
-                opt_map.step()
-                if ema is not None:
-                    torch._foreach_lerp_(ema, map_params, 1.0 - ema_decay)
-            return {"potential": v_f, "map": v_t, "transport_cost": transport}
-
-        self.n_iter_ = self._run(
-            step, n_iter=self.max_iter, deadline=self._deadline(), phase="train"
-        )
-        set_grad(pot_params + map_params, True)
-        if ema is not None and self.n_iter_ > 0:
-            with torch.no_grad():
-                for t, e in zip(map_params, ema):
-                    t.copy_(e)
-        self.__dict__.pop("_ema", None)
-        self._end_fit()
-
     # ------------------------------------------------------------------ inference
     @property
     def n_features_out_(self) -> int:
         """Dimension of the barycenter space."""
         return int(self._n_features_out)
 
-    def _map_one(self, k: int, x: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
-        """T_k on rows x (n, d_in); noise (n, noise_dim) for stochastic plans (None: mean)."""
-        maps = self.maps_
-        if self.plan == "gaussian":
-            h = maps.mlp.forward_one(x, k)
-            D = self.n_features_out_
-            mu = h[:, :D]
-            if maps.skip is not None:
-                mu = mu + torch.addmm(maps.skip.bias[k], x, maps.skip.weight[k])
-            if noise is None:
-                return mu
-            log_std = (h[:, D:] + maps.log_std_offset).clamp(maps.min_log_std, maps.max_log_std)
-            return mu + torch.exp(log_std) * noise
-        inp = x if noise is None or not maps.stochastic else torch.cat([x, noise], dim=-1)
-        h = maps.mlp.forward_one(inp, k)
-        if maps.skip is not None:
-            h = h + torch.addmm(maps.skip.bias[k], x, maps.skip.weight[k])
-        return h
-
-    def _noise_dim(self) -> int:
-        return 0 if self.plan == "deterministic" else int(self.maps_.noise_dim)
-
     def _map_rows(self, X: NDArray | torch.Tensor, k: int, rng: np.random.RandomState) -> NDArray:
-        nd = self._noise_dim()
+        """T_k on rows (standardised coordinates), one noise draw per row."""
+        plans, maps, nd = self._plans, self.maps_, self.noise_dim_
         Xt = X if isinstance(X, torch.Tensor) else self._tensor(X)
         if nd == 0:
-            return self._apply(lambda t: self._map_one(k, t, None), Xt)
+            return self._apply(lambda t: plans.apply_one(maps, t, k), Xt)
         noise = self._randn((Xt.shape[0], nd), rng)
-        both = torch.cat([Xt, noise], dim=1)
         d = Xt.shape[1]
-        return self._apply(lambda t: self._map_one(k, t[:, :d], t[:, d:]), both)
+        both = torch.cat([Xt, noise], dim=1)
+        return self._apply(lambda t: plans.apply_one(maps, t[:, :d], k, t[:, d:]), both)
 
     def _transform_rng(self, k: int) -> np.random.RandomState:
         rs = self.random_state
@@ -584,16 +445,7 @@ class NOTBarycenter(NeuralBarycenter):
         return self._map_rows(X, k, self._transform_rng(k))
 
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
-        counts = rng.multinomial(n, self.weights_)
-        out = []
-        for k, m in enumerate(counts):
-            if m == 0:
-                continue
-            idx = rng.randint(0, int(self._train_counts[k]), size=int(m))
-            rows = self._train_rows[k, torch.as_tensor(idx, device=self._train_rows.device)]
-            out.append(self._map_rows(rows.to(self.device_), k, rng))
-        Y = np.concatenate(out, axis=0)
-        return Y[rng.permutation(n)]
+        return self._sample_from_rows(n, rng, lambda rows, k: self._map_rows(rows, k, rng))
 
     def barycentric_projection(
         self, X: Any, k: Any = None, n_draws: int = 100, random_state: Any = None
@@ -617,20 +469,15 @@ class NOTBarycenter(NeuralBarycenter):
         -------
         ndarray of shape (n, n_features_out_)
         """
-        check_is_fitted(self)
-        X = check_rows(X, self.n_features_in_, type(self).__name__)
-        n_draws = _check_positive_int(n_draws, "n_draws")
-        if random_state is None:
-            random_state = self.random_state
-        rng = check_random_state(random_state)
+        plans, maps = self._plans, self.maps_
 
-        def project(Xk: NDArray, kk: int) -> NDArray:
+        def project(Xm: NDArray, kk: int, n_draws: int, rng: np.random.RandomState) -> NDArray:
+            Xt = self._tensor(Xm)
             if self.plan != "stochastic":
-                return self._apply(lambda t: self._map_one(kk, t, None), Xk)
-            Xt = self._tensor(Xk)
-            total = np.zeros((Xk.shape[0], self.n_features_out_))
+                return self._apply(lambda t: plans.apply_one(maps, t, kk), Xt)
+            total = np.zeros((Xm.shape[0], self.n_features_out_))
             for _ in range(n_draws):
                 total += self._map_rows(Xt, kk, rng)
             return total / n_draws
 
-        return self._route(project, X, k)
+        return self._projection(X, k, n_draws, random_state, project)

@@ -1,65 +1,26 @@
-"""Wasserstein Iterative Networks (WIN; Korotin, Egiazarian, Li, Burnaev, NeurIPS 2022).
+"""WINBarycenter: the scikit-learn shell of Wasserstein Iterative Networks.
 
-Algorithm 1 (the fixed-point iteration of Alvarez-Esteban et al. 2016 with networks):
-repeat
-
-1. OT solvers: for every input k, ``K_v`` updates of the potential v_k, each followed by
-   ``K_T`` updates of the map T_k, of the reversed max-min problem between the generated
-   law G#S and input k (:class:`~skbary.ot_solver.MaxMinOTSolver`, all K at once; the maps
-   are warm-started from the previous outer iteration);
-2. generator regression: ``G_0 <- copy(G)``; ``K_G`` updates of G on
-   ``l(G(z), sum_k a_k T_k(G_0(z)))``, so that G#S follows H(G_0#S), the fixed-point map.
-
-Algorithm 2 (maps from the inputs to the learned barycenter, used by ``transform``): the
-same solver between every input (source) and G#S (target).
+The algorithm (Korotin et al., NeurIPS 2022: its roles, initialisation and the steps of
+Algorithms 1 and 2) is in :mod:`skbary.methods.win`.
 """
 
 from __future__ import annotations
 
-import copy
-import time
+import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from torch import nn
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import NeuralBarycenter
-from ..nn.mlp import MLP
-from ..ot_solver import MaxMinOTSolver
+from ..exceptions import NotLearnedError
+from ..methods import win
+from ..training import MarginalBatches
 
 __all__ = ["WINBarycenter"]
-
-
-def _hidden(setting: Any, d: int) -> tuple[int, ...]:
-    """Hidden widths; None is ``[max(64, 2D)] * 2`` (the paper: ``[max(100, 2D)] * 3``)."""
-    if setting is None:
-        return (max(64, 2 * d),) * 2
-    return tuple(int(h) for h in setting)
-
-
-def _mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The paper's regression loss ``1/2 |x - x'|^2``, averaged over the batch."""
-    return 0.5 * ((pred - target) ** 2).sum(-1).mean()
-
-
-class _Generator(nn.Module):
-    """G: R^H -> R^D, an MLP; residual (``z + MLP(z)``, starting at the identity) if H = D."""
-
-    def __init__(self, latent: int, d: int, hidden: tuple[int, ...], activation: str, residual):
-        super().__init__()
-        self.residual = bool(residual) and latent == d
-        self.net = MLP(latent, d, hidden, activation)
-        if self.residual:
-            with torch.no_grad():
-                self.net[-1].weight.zero_()
-                self.net[-1].bias.zero_()
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.net(z)
-        return z + out if self.residual else out
 
 
 class WINBarycenter(NeuralBarycenter):
@@ -72,19 +33,19 @@ class WINBarycenter(NeuralBarycenter):
     ``P <- [sum_k a_k T_{P -> P_k}] # P``). After it, the maps from every input to G#S are
     learned by the same solver (Algorithm 2) for :meth:`transform`.
 
-    Computations run in standardised coordinates: the data are centred on the weighted mean
-    of the input means (the barycenter's mean) and divided by one scalar (the root mean
-    variance). Quadratic OT commutes with such a change of coordinates, so the barycenter
-    is unchanged, and the learning rates need not depend on the data's units.
+    With ``standardize`` (the default) the computations run in standardised coordinates:
+    the data are centred on the barycenter's mean and divided by one scalar. Quadratic OT
+    commutes with this change of coordinates, so the barycenter is unchanged, and the
+    learning rates need not depend on the data's units. WIN keeps no d x d state.
 
     Parameters
     ----------
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` gets none; uniform if both are None.
     latent_dim : int or None, default=None
-        Dimension H of the latent normal law; None uses the data dimension D, which makes G
-        residual (``z + MLP(z)``, starting as the identity: G#S starts at N(0, I) in
-        standardised coordinates).
+        Dimension H of the latent normal law; None uses the data dimension D, which makes the
+        default G residual (``z + MLP(z)``, starting as the identity: G#S starts at N(0, I)
+        in standardised coordinates).
     n_generator_steps : int, default=20
         K_G, generator regression updates per outer iteration (paper: 50).
     n_potential_steps : int, default=20
@@ -108,16 +69,24 @@ class WINBarycenter(NeuralBarycenter):
     lr_potential : float, default=1e-3
         Learning rate of the potentials v_k, in both algorithms (paper: 1e-3).
     lr_map : float, default=1e-3
-        Learning rate of the maps T_k, in both algorithms (paper: 1e-3).
+        Learning rate of the maps, both roles: ``inverse_map`` (Algorithm 1) and ``map``
+        (Algorithm 2) (paper: 1e-3).
     max_iter : int, default=300
         Outer iterations of Algorithm 1 (paper: 12K generator + potential updates, i.e. 300
         outer iterations of K_G + K_v = 40).
     max_time : float or None, default=None
         Seconds for the whole fit. Algorithm 1 gets ``1 - transform_time_fraction`` of it
-        and stops early when it is spent; Algorithm 2 gets what is left.
+        and stops early when it is spent (checked inside an outer iteration too);
+        Algorithm 2 gets what is left.
+    lr_decay : float in (0, 1], default=1.0
+        Factor every learning rate reaches at the end of each algorithm (1.0: constant, the
+        paper's and the measured setting).
+    lr_schedule : {"linear", "geometric"}, default="linear"
+        Curve of that decay over each algorithm's iterations or time, whichever ends first.
     learn_transform : bool, default=True
         Learn the maps from the inputs to the barycenter after Algorithm 1 (Algorithm 2).
-        False skips it (faster); :meth:`transform` then raises.
+        False skips it (faster); :meth:`transform` then raises
+        :class:`~skbary.exceptions.NotLearnedError`.
     transform_max_iter : int, default=3000
         Potential updates of Algorithm 2 (each followed by ``n_map_steps`` map updates).
     transform_time_fraction : float in (0, 1), default=0.3
@@ -127,6 +96,26 @@ class WINBarycenter(NeuralBarycenter):
         fixed-point step; the variant with the better FID in the paper's Table 1). On the
         Gaussian location-scatter task G(z) was as good or better in our runs (D=8, 50 s:
         0.11 % against 0.28 %; D=2: 0.18 % against 0.96 %); the maps add their own noise.
+    standardize : bool or "auto", default="auto"
+        Standardise the inputs (see above); "auto" does (the problem is invariant: the
+        quadratic cost, and a callable ``regression_loss`` sees data coordinates).
+    generator : None, nn.Module subclass, instance or factory, default=None
+        G, one network from ``latent_dim`` to D features. None: an MLP with ReLU,
+        residual and starting at the identity when ``latent_dim`` is D. A module is used
+        as given (no identity start). Settings ``generator__*`` (default network:
+        ``hidden_layer_sizes``, ``activation``).
+    inverse_map : None, nn.Module subclass, instance or factory, default=None
+        The maps T_k of Algorithm 1 (barycenter -> input k; :meth:`inverse_transform`), one
+        network D -> D per input. None: batched MLPs, residual (``x + MLP(x)``, starting at
+        the identity) unless ``inverse_map__residual=False``. Settings ``inverse_map__*``
+        (default network: ``hidden_layer_sizes``, ``activation``, ``residual``).
+    map : None, nn.Module subclass, instance or factory, default=None
+        The maps of Algorithm 2 (input k -> barycenter; :meth:`transform`), one network
+        D -> D per input; the same default as ``inverse_map``, settings ``map__*``.
+    potential : None, nn.Module subclass, instance or factory, default=None
+        The potentials v_k of both max-min solvers, one network D -> 1 per input and per
+        solver. None: batched MLPs. Settings ``potential__*`` (default network:
+        ``hidden_layer_sizes``, ``activation``, ReLU by default as in the paper).
     optimizer : torch optimiser class, default=torch.optim.Adam
         Optimiser of every network (``optimizer__betas`` etc. are passed to it).
     device : {"auto", "cpu", "cuda"}, default="auto"
@@ -138,22 +127,23 @@ class WINBarycenter(NeuralBarycenter):
     verbose : int, default=0
     callbacks : list of skorch callbacks, default=None
     **kwargs
-        Nested network settings: ``generator__hidden_layer_sizes``,
-        ``generator__activation``, ``map__hidden_layer_sizes``, ``map__activation``,
-        ``map__residual`` (maps start at the identity), ``potential__hidden_layer_sizes``,
-        ``potential__activation`` (ReLU by default, as in the paper). Hidden sizes default
-        to ``[max(64, 2D)] * 2`` for all three networks: in the D=8 run above the paper's
-        depth (``[64] * 3``) gave BW2-UVP 0.38 % / L2-UVP 1.65 % against 0.11 % / 1.34 %,
-        having run fewer iterations in the same time. ``optimizer__*`` go to the optimiser.
+        Role settings ``generator__*``, ``inverse_map__*``, ``map__*``, ``potential__*``
+        (for a module class or factory, its own keyword arguments). The default hidden
+        sizes of all four are ``[min(max(64, 2D), 512)] * 2``: in the D=8 run above the
+        paper's depth (``[64] * 3``) gave BW2-UVP 0.38 % / L2-UVP 1.65 % against 0.11 % /
+        1.34 %, having run fewer iterations in the same time. ``optimizer__*`` go to the optimiser.
 
     Attributes
     ----------
     generator_ : nn.Module
         G, in standardised coordinates.
-    solver_ : MaxMinOTSolver
-        The maps T_k (barycenter -> input k) and potentials v_k.
-    transform_solver_ : MaxMinOTSolver or None
-        The maps input k -> barycenter of Algorithm 2 (None when skipped).
+    inverse_maps_ : MaxMinOTSolver
+        The maps T_k (barycenter -> input k) and their potentials v_k (Algorithm 1).
+    maps_ : MaxMinOTSolver or None
+        The maps input k -> barycenter and their potentials (Algorithm 2; None when
+        skipped).
+    latent_dim_ : int
+        H.
     center_ : ndarray of shape (D,)
     scale_ : float
         The standardisation ``x -> (x - center_) / scale_``.
@@ -165,12 +155,24 @@ class WINBarycenter(NeuralBarycenter):
         See :class:`~skbary.base.NeuralBarycenter`.
     """
 
-    _network_defaults = {
-        "generator": {"hidden_layer_sizes": None, "activation": "relu"},
-        "map": {"hidden_layer_sizes": None, "activation": "relu", "residual": True},
-        "potential": {"hidden_layer_sizes": None, "activation": "relu"},
-    }
+    _roles = win.ROLES
     _learns_inverse = True
+    _parameter_constraints = {
+        **NeuralBarycenter._parameter_constraints,
+        "latent_dim": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "n_generator_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_potential_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_map_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "regression_loss": [StrOptions({"mse"}), callable],
+        "lr_generator": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr_potential": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr_map": [Interval(numbers.Real, 0, None, closed="neither")],
+        "learn_transform": ["boolean"],
+        "transform_max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "transform_time_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "sample_from": [StrOptions({"generator", "maps"})],
+        **{role: [None, callable] for role in win.ROLES},
+    }
 
     def __init__(
         self,
@@ -186,10 +188,17 @@ class WINBarycenter(NeuralBarycenter):
         lr_map: float = 1e-3,
         max_iter: int = 300,
         max_time: float | None = None,
+        lr_decay: float = 1.0,
+        lr_schedule: str = "linear",
         learn_transform: bool = True,
         transform_max_iter: int = 3000,
         transform_time_fraction: float = 0.3,
         sample_from: str = "generator",
+        standardize: bool | str = "auto",
+        generator: Any = None,
+        inverse_map: Any = None,
+        map: Any = None,
+        potential: Any = None,
         optimizer: type = torch.optim.Adam,
         device: str = "auto",
         n_threads: int | None = 1,
@@ -210,10 +219,17 @@ class WINBarycenter(NeuralBarycenter):
         self.lr_map = lr_map
         self.max_iter = max_iter
         self.max_time = max_time
+        self.lr_decay = lr_decay
+        self.lr_schedule = lr_schedule
         self.learn_transform = learn_transform
         self.transform_max_iter = transform_max_iter
         self.transform_time_fraction = transform_time_fraction
         self.sample_from = sample_from
+        self.standardize = standardize
+        self.generator = generator
+        self.inverse_map = inverse_map
+        self.map = map
+        self.potential = potential
         self.optimizer = optimizer
         self.device = device
         self.n_threads = n_threads
@@ -222,185 +238,111 @@ class WINBarycenter(NeuralBarycenter):
         self.callbacks = callbacks
         self._set_prefixed(kwargs)
 
-    # ------------------------------------------------------------------ validation
-    def _check_params(self) -> None:
-        def pos_int(name: str, zero_ok: bool = False) -> int:
-            v = getattr(self, name)
-            low = 0 if zero_ok else 1
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
-                kind = "non-negative" if zero_ok else "positive"
-                raise ValueError(f"{name} must be a {kind} integer, got {v!r}.")
-            return int(v)
-
-        for name in ("n_generator_steps", "n_potential_steps", "batch_size", "transform_max_iter"):
-            pos_int(name)
-        pos_int("n_map_steps")
-        if self.latent_dim is not None:
-            pos_int("latent_dim")
-        for name in ("lr_generator", "lr_potential", "lr_map"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
-                raise ValueError(f"{name} must be a positive number, got {v!r}.")
-        f = self.transform_time_fraction
-        if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1:
-            raise ValueError(f"transform_time_fraction must lie in (0, 1), got {f!r}.")
-        if self.sample_from not in ("generator", "maps"):
-            raise ValueError(
-                f"sample_from must be 'generator' or 'maps', got {self.sample_from!r}."
-            )
-        if not (self.regression_loss == "mse" or callable(self.regression_loss)):
-            raise ValueError(
-                "regression_loss must be 'mse' or a callable loss(pred, target), "
-                f"got {self.regression_loss!r}."
-            )
-        if not isinstance(self.learn_transform, bool | np.bool_):
-            raise TypeError(f"learn_transform must be True or False, got {self.learn_transform!r}.")
-
     # ------------------------------------------------------------------ fit
-    def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
-        self._check_params()
-        self._begin_fit()
-        K, d = len(marginals), marginals[0].shape[1]
+    def _build_networks(self, n_marginals: int, n_features: int) -> None:
+        K, d = n_marginals, n_features
         H = d if self.latent_dim is None else int(self.latent_dim)
         self.latent_dim_ = H
-        data = self._batches(self._fit_standardisation(marginals, weights))
-        dev, g, B = self.device_, self._generator, int(self.batch_size)
-        a = torch.as_tensor(weights, dtype=torch.float32, device=dev)[:, None, None]
-
-        gp = self._network_params("generator")
-        mp = self._network_params("map")
-        pp = self._network_params("potential")
-        solver_kw = {
-            "map_hidden_layer_sizes": _hidden(mp["hidden_layer_sizes"], d),
-            "potential_hidden_layer_sizes": _hidden(pp["hidden_layer_sizes"], d),
-            "activation": mp["activation"],
-            "potential_activation": pp["activation"],
-            "residual": mp.get("residual", True),
-        }
+        # One seed offset per network group, as before the redesign: G 0, Algorithm 1's
+        # solver 1, Algorithm 2's solver 2 (maps built before potentials).
         with self._seeded(0):
-            self.generator_ = _Generator(
-                H, d, _hidden(gp["hidden_layer_sizes"], d), gp["activation"], residual=True
+            self.generator_ = self._network(
+                "generator",
+                in_features=H,
+                out_features=d,
+                default=win.default_generator(H, d),
             )
         with self._seeded(1):
-            self.solver_ = MaxMinOTSolver(K, d, **solver_kw)
-        self.generator_.to(dev)
-        self.solver_.to(dev)
-        generator_old = copy.deepcopy(self.generator_)
-        for p in generator_old.parameters():
-            p.requires_grad_(False)
+            self.inverse_maps_ = win.ot_solver(self._network, "inverse_map", K, d)
+        self.maps_ = None
+        if self.learn_transform:
+            with self._seeded(2):
+                self.maps_ = win.ot_solver(self._network, "map", K, d)
 
-        if self.regression_loss == "mse":
-            loss_fn = _mse
-        else:
-            center = torch.as_tensor(self.center_, dtype=torch.float32, device=dev)
-            s = self.scale_
+    def _regression_loss(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """l in standardised coordinates; a user's loss receives data coordinates."""
+        if isinstance(self.regression_loss, str):
+            return win.mse
+        user_loss = self.regression_loss
+        center = torch.as_tensor(self.center_, dtype=torch.float32, device=self.device_)
+        s = self.scale_
 
-            def loss_fn(pred, target):
-                return self.regression_loss(pred * s + center, target * s + center)
+        def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return user_loss(pred * s + center, target * s + center)
+
+        return loss
+
+    def _train(self, data: MarginalBatches, weights: NDArray) -> None:
+        dev, g, H = self.device_, self._generator, self.latent_dim_
+        a = torch.as_tensor(weights, dtype=torch.float32, device=dev)
 
         def latent(n: int) -> torch.Tensor:
             return torch.randn(n, H, generator=g, device=dev)
 
-        def draw_generated(n: int) -> torch.Tensor:
-            with torch.no_grad():
-                return self.generator_(latent(n)).expand(K, n, d)
-
-        solver_step = self.solver_.make_step(
-            draw_generated,
-            data.draw,
-            batch_size=B,
-            n_map_steps=self.n_map_steps,
-            potential_optimizer=self._make_optimizer(
-                self.solver_.potential.parameters(), self.lr_potential
-            ),
-            map_optimizer=self._make_optimizer(self.solver_.map.parameters(), self.lr_map),
-        )
-        opt_g = self._make_optimizer(self.generator_.parameters(), self.lr_generator)
-        K_v, K_G = int(self.n_potential_steps), int(self.n_generator_steps)
-
+        # Algorithm 1: the barycenter G#S.
+        inv = self.inverse_maps_
+        optimizers = [
+            self._make_optimizer(self.generator_.parameters(), self.lr_generator),
+            self._make_optimizer(inv.potential.parameters(), self.lr_potential),
+            self._make_optimizer(inv.map.parameters(), self.lr_map),
+        ]
         frac = 1.0 - float(self.transform_time_fraction) if self.learn_transform else 0.98
         deadline = self._deadline(frac)
-        zero = torch.zeros((), device=dev)
-
-        def out_of_time() -> bool:
-            # An outer iteration holds K_v (1 + K_T) + K_G updates: stop inside it when the
-            # phase's time is spent, so that max_time bounds the fit tightly.
-            return deadline is not None and time.perf_counter() >= deadline
-
-        def outer_step(i: int) -> dict[str, torch.Tensor]:
-            # OT solvers update (maps warm-started from the previous outer iteration).
-            sums = {"potential": zero, "map": zero}
-            n_v = 0
-            for _ in range(K_v):
-                if out_of_time():
-                    break
-                for name, value in solver_step(0).items():
-                    sums[name] = sums[name] + value
-                n_v += 1
-            # Generator regression onto sum_k a_k T_k(G_old(z)).
-            generator_old.load_state_dict(self.generator_.state_dict())
-            loss_g_sum, n_g = zero, 0
-            for _ in range(K_G):
-                if out_of_time():
-                    break
-                z = latent(B)
-                with torch.no_grad():
-                    x = generator_old(z)
-                    target = (a * self.solver_.transport(x.expand(K, B, d))).sum(0)
-                loss_g = loss_fn(self.generator_(z), target)
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
-                loss_g_sum = loss_g_sum + loss_g.detach()
-                n_g += 1
-            out = {name: value / max(n_v, 1) for name, value in sums.items()}
-            out["generator"] = loss_g_sum / max(n_g, 1)
-            return out
-
+        step = win.fixed_point_step(
+            generator=self.generator_,
+            inverse_maps=inv,
+            draw_inputs=data.draw,
+            latent=latent,
+            weights=a,
+            generator_optimizer=optimizers[0],
+            potential_optimizer=optimizers[1],
+            map_optimizer=optimizers[2],
+            regression_loss=self._regression_loss(),
+            n_potential_steps=self.n_potential_steps,
+            n_map_steps=self.n_map_steps,
+            n_generator_steps=self.n_generator_steps,
+            batch_size=self.batch_size,
+            deadline=deadline,
+        )
         self.n_iter_ = self._run(
-            outer_step, n_iter=self.max_iter, deadline=deadline, phase="barycenter"
+            step, n_iter=self.max_iter, deadline=deadline, phase="barycenter", decay=optimizers
         )
 
         # Algorithm 2: maps from every input to the learned barycenter G#S.
-        self.transform_solver_ = None
         self.n_transform_iter_ = 0
-        if self.learn_transform:
-            self.generator_.eval()
-            with self._seeded(2):
-                self.transform_solver_ = MaxMinOTSolver(K, d, **solver_kw)
-            self.transform_solver_.to(dev)
-            inv = self.transform_solver_
-            inv_step = inv.make_step(
-                data.draw,
-                draw_generated,
-                batch_size=B,
-                n_map_steps=self.n_map_steps,
-                potential_optimizer=self._make_optimizer(
-                    inv.potential.parameters(), self.lr_potential
-                ),
-                map_optimizer=self._make_optimizer(inv.map.parameters(), self.lr_map),
-            )
-
-            def transform_step(i: int) -> dict[str, torch.Tensor]:
-                return {f"transform_{k}": v for k, v in inv_step(i).items()}
-
-            self.n_transform_iter_ = self._run(
-                transform_step,
-                n_iter=self.transform_max_iter,
-                deadline=self._deadline(0.98),
-                phase="transform",
-            )
-        self._end_fit()
+        if self.maps_ is None:
+            return
+        self.generator_.eval()
+        optimizers = [
+            self._make_optimizer(self.maps_.potential.parameters(), self.lr_potential),
+            self._make_optimizer(self.maps_.map.parameters(), self.lr_map),
+        ]
+        step = win.maps_to_barycenter_step(
+            maps=self.maps_,
+            generator=self.generator_,
+            draw_inputs=data.draw,
+            latent=latent,
+            potential_optimizer=optimizers[0],
+            map_optimizer=optimizers[1],
+            n_map_steps=self.n_map_steps,
+            batch_size=self.batch_size,
+        )
+        self.n_transform_iter_ = self._run(
+            step,
+            n_iter=self.transform_max_iter,
+            deadline=self._deadline(0.98),
+            phase="transform",
+            decay=optimizers,
+        )
 
     def _divergence_hint(self, loss_name: str) -> str:
-        which = {
-            "potential": ("potential networks v_k", "lr_potential"),
-            "map": ("map networks T_k", "lr_map"),
+        algorithm2 = loss_name.startswith("transform_")
+        name = loss_name.removeprefix("transform_")
+        maps = "maps input k -> barycenter" if algorithm2 else "maps T_k (barycenter -> input k)"
+        net, lr = {
             "generator": ("generator G", "lr_generator"),
-            "transform_potential": ("potentials of the transform maps", "lr_potential"),
-            "transform_map": ("transform maps (inputs -> barycenter)", "lr_map"),
-        }
-        net, lr = which.get(loss_name, ("networks", "the learning rates"))
+            "potential": (f"potentials v_k of the {maps}", "lr_potential"),
+        }.get(name, (maps, "lr_map"))
         return (
             f"The {net} diverged. Try a smaller {lr} (e.g. half the current value) or a "
             "larger batch_size."
@@ -409,27 +351,23 @@ class WINBarycenter(NeuralBarycenter):
     # ------------------------------------------------------------------ inference
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
         z = self._randn((n, self.latent_dim_), rng)
-        K, d = self.n_marginals_, self.n_features_in_
-        a = torch.as_tensor(self.weights_, dtype=torch.float32, device=self.device_)[:, None, None]
+        a = torch.as_tensor(self.weights_, dtype=torch.float32, device=self.device_)
 
         def fn(zc: torch.Tensor) -> torch.Tensor:
             y = self.generator_(zc)
             if self.sample_from == "maps":
-                y = (a * self.solver_.transport(y.expand(K, len(zc), d))).sum(0)
+                y = win.average_of_maps(self.inverse_maps_, y, a)
             return y
 
-        return self._unstandardise(self._apply(fn, z))
+        return self._apply(fn, z)
 
     def _transform(self, X: NDArray, k: int) -> NDArray:
-        if self.transform_solver_ is None:
-            raise RuntimeError(
+        if self.maps_ is None:
+            raise NotLearnedError(
                 "transform needs the maps to the barycenter, which were not learned "
                 "(learn_transform=False). Refit with learn_transform=True."
             )
-        inv = self.transform_solver_
-        Y = self._apply(lambda x: inv.transport_one(x, k), self._standardise(X))
-        return self._unstandardise(Y)
+        return self._apply(lambda x: self.maps_.transport_one(x, k), X)
 
     def _inverse_transform(self, Y: NDArray, k: int) -> NDArray:
-        X = self._apply(lambda y: self.solver_.transport_one(y, k), self._standardise(Y))
-        return self._unstandardise(X)
+        return self._apply(lambda y: self.inverse_maps_.transport_one(y, k), Y)

@@ -1,7 +1,27 @@
-"""Network building blocks shared by the estimators."""
+"""Network building blocks shared by the estimators.
+
+* :mod:`~skbary.nn.mlp` -- MLPs, and K MLPs fused into one batched module (the defaults);
+* :mod:`~skbary.nn.stacking` -- K copies of any module batched with ``torch.func``;
+* :mod:`~skbary.nn.roles` -- networks the user hands in (``map=``, ``potential=``, ...);
+* :mod:`~skbary.nn.init` -- identity and affine starts;
+* :mod:`~skbary.nn.maps`, :mod:`~skbary.nn.potentials`, :mod:`~skbary.nn.icnn` -- transport
+  maps, congruent potentials, input-convex networks.
+"""
 
 from .icnn import FICNN
 from .mlp import MLP, BatchedLinear, BatchedMLP, make_activation
 from .potentials import CongruentPotentials
+from .roles import Role, build_network
+from .stacking import StackedModules
 
-__all__ = ["FICNN", "MLP", "BatchedLinear", "BatchedMLP", "CongruentPotentials", "make_activation"]
+__all__ = [
+    "FICNN",
+    "MLP",
+    "BatchedLinear",
+    "BatchedMLP",
+    "CongruentPotentials",
+    "Role",
+    "StackedModules",
+    "build_network",
+    "make_activation",
+]

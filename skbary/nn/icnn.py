@@ -1,50 +1,130 @@
-"""Fully input-convex neural network (Amos, Xu and Kolter, 2017).
+"""Input-convex neural networks: one family, one set of building blocks.
 
-``FICNN`` is a scalar potential ``psi(x)`` that is convex in x for every parameter value
-that keeps the hidden-to-hidden ("z") weights non-negative:
+Two networks share the blocks of this module (the activation table
+:mod:`skbary.nn.activations`, how the z-weights stay non-negative, the convexity penalty
+and projection, the ``input_convex`` marker):
+
+* :class:`FICNN` -- one fully input-convex potential ``psi(x)`` (Amos, Xu and Kolter,
+  2017), with exact Hessians and Hessian-vector products; the datasets build their random
+  convex potentials with it;
+* :class:`BatchedICNN` -- K potentials ``psi_k(x; c)`` evaluated together on a ``(K, B, d)``
+  tensor (one ``bmm`` per layer), fully input-convex or, with a conditioning vector ``c``,
+  partially input-convex (PICNN); the potentials of
+  :class:`~skbary.estimators.icnn.ICNNBarycenter`.
+
+A potential is convex in x for every parameter value that keeps its hidden-to-hidden
+("z") weights non-negative, when its activation is convex and non-decreasing (CELU,
+softplus, leaky ReLU with slope 0.2):
+
+.. code-block:: text
 
     z_1     = act(A_0 x + b_0)
     z_{l+1} = act(W_l z_l + A_l x + b_l),     W_l >= 0
-    psi(x)  = w_L . z_L + a_L . x + b_L + (strong_convexity / 2) |x|^2,   w_L >= 0
+    psi(x)  = w_L . z_L + a_L . x + b_L (+ a convex quadratic term),   w_L >= 0
 
-with ``act`` convex and non-decreasing (CELU, softplus, leaky ReLU). Its gradient
-``grad psi`` is a monotone map, the form of every optimal transport map for the quadratic
-cost (Brenier), which is what ICNN-based barycenter methods and the congruent-potential
-datasets need.
+Its gradient ``grad psi`` is a monotone map, the form of every optimal transport map for
+the quadratic cost (Brenier). The z-weights stay non-negative by one of two
+``positivity`` rules: ``"clip"`` keeps raw weights that the training projects with
+:meth:`~InputConvexNetwork.clip_` after every optimiser step (Makkuva et al., Fan et al.),
+or violates softly under :meth:`~InputConvexNetwork.convexity_penalty`; ``"softplus"``
+uses ``softplus(raw)``, non-negative for any raw value.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FICNN"]
+from .activations import Activation, get_activation
 
-_ACTIVATIONS = {
-    "celu": F.celu,
-    "softplus": F.softplus,
-    "leaky_relu": lambda t: F.leaky_relu(t, 0.2),
-}
+__all__ = ["FULL_QUADRATIC_MAX_FEATURES", "BatchedICNN", "FICNN", "InputConvexNetwork"]
 
+#: Up to this many features BatchedICNN's quadratic term is a full (K, d, d) matrix; above,
+#: ``quadratic=True`` gives a diagonal one (no d x d state for image-sized rows).
+FULL_QUADRATIC_MAX_FEATURES = 512
 
-def _act_derivatives(name: str, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Activation value, first and second derivative at u (elementwise)."""
-    if name == "softplus":
-        s = torch.sigmoid(u)
-        return F.softplus(u), s, s * (1.0 - s)
-    if name == "celu":
-        e = torch.exp(torch.clamp(u, max=0.0))
-        neg = u < 0
-        return F.celu(u), torch.where(neg, e, torch.ones_like(u)), torch.where(neg, e, 0.0 * u)
-    if name == "leaky_relu":
-        return F.leaky_relu(u, 0.2), torch.where(u < 0, 0.2, 1.0) + 0.0 * u, torch.zeros_like(u)
-    raise ValueError(name)
+# the input-convex networks' own parameters of the table's activations
+_ACTIVATION_PARAMS = {"leaky_relu": {"negative_slope": 0.2}}
+_POSITIVITY = ("clip", "softplus")
 
 
-class FICNN(nn.Module):
+@functools.cache
+def convex_activation(name: str) -> Activation:
+    """The table's convex activation ``name`` with the ICNN parameters (leaky slope 0.2)."""
+    return get_activation(name, convex=True).with_params(**_ACTIVATION_PARAMS.get(name, {}))
+
+
+def _check_positivity(positivity: str) -> str:
+    if positivity not in _POSITIVITY:
+        raise ValueError(f"positivity must be 'clip' or 'softplus', got {positivity!r}.")
+    return positivity
+
+
+@torch.no_grad()
+def _positive_(W: torch.Tensor, high: float, positivity: str) -> torch.Tensor:
+    """Draw z-weights uniform on ``[0, high]``, stored raw for ``positivity``."""
+    W.uniform_(0.0, high)
+    if positivity == "softplus":
+        # store the raw value whose softplus is the drawn weight
+        W.copy_(torch.log(torch.expm1(W.clamp_min(1e-6))))
+    return W
+
+
+class InputConvexNetwork(nn.Module):
+    """What every input-convex network of the package shares: its non-negative z-weights.
+
+    Subclasses keep their raw z-weights in the ParameterList ``z_weights`` and their rule
+    in ``positivity``. ``input_convex = True`` is the marker the estimators' convex roles
+    check (:class:`~skbary.nn.roles.Role` with ``convex=True``).
+    """
+
+    input_convex = True
+    z_weights: nn.ParameterList
+    positivity: str = "clip"
+
+    def z_weight(self, layer: int) -> torch.Tensor:
+        """The effective (non-negative when convex) z-weight matrix of a layer."""
+        W = self.z_weights[layer]
+        return F.softplus(W) if self.positivity == "softplus" else W
+
+    def effective_z_weights(self) -> list[torch.Tensor]:
+        """Every layer's effective z-weights, in order."""
+        if self.positivity == "softplus":
+            return [F.softplus(W) for W in self.z_weights]
+        return list(self.z_weights)
+
+    def clip_(self) -> InputConvexNetwork:
+        """Project the z-weights onto the non-negative orthant in place (``positivity="clip"``).
+
+        A no-op with ``positivity="softplus"``. Returns self.
+        """
+        if self.positivity == "clip":
+            with torch.no_grad():
+                for W in self.z_weights:
+                    W.clamp_(min=0.0)
+        return self
+
+    def is_convex(self) -> bool:
+        """Whether every effective z-weight is non-negative (so the potential is convex)."""
+        return all(bool((self.z_weight(i) >= 0).all()) for i in range(len(self.z_weights)))
+
+    def convexity_penalty(self) -> torch.Tensor:
+        """``sum_l |max(-W_l, 0)|_F^2`` over the effective z-weights (Fan et al.'s R / lambda).
+
+        A soft alternative to clipping; for a batched network it sums over the K potentials.
+        """
+        total = self.z_weights[0].new_zeros(())
+        for i in range(len(self.z_weights)):
+            total = total + F.relu(-self.z_weight(i)).pow(2).sum()
+        return total
+
+
+class FICNN(InputConvexNetwork):
     """Fully input-convex network: a potential convex in its input.
 
     Parameters
@@ -61,7 +141,7 @@ class FICNN(nn.Module):
         gradient invertible.
     positivity : {"clip", "softplus"}, default="clip"
         How the z-weights stay non-negative: ``"clip"`` keeps raw weights that the training
-        loop projects with :meth:`clip_weights_` after every optimiser step (Makkuva et al.,
+        loop projects with :meth:`clip_` after every optimiser step (Makkuva et al.,
         Fan et al.); ``"softplus"`` uses ``softplus(raw)`` so any raw value is convex.
     dtype : torch.dtype, optional
         Parameter dtype (float32 by default).
@@ -71,7 +151,7 @@ class FICNN(nn.Module):
     The z-weights start non-negative (uniform on ``[0, 2 / fan_in]``, so each hidden layer
     averages its input and the activations keep their scale with depth) and the
     input-to-hidden weights use PyTorch's default initialisation. With ``positivity="clip"``
-    convexity holds only while the weights are clipped: call :meth:`clip_weights_` after
+    convexity holds only while the weights are clipped: call :meth:`clip_` after
     each optimiser step, or check :meth:`is_convex`.
     """
 
@@ -90,12 +170,8 @@ class FICNN(nn.Module):
             raise ValueError(f"in_features must be >= 1, got {in_features}.")
         if not hidden_sizes or min(hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must hold positive widths, got {hidden_sizes}.")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}."
-            )
-        if positivity not in ("clip", "softplus"):
-            raise ValueError(f"positivity must be 'clip' or 'softplus', got {positivity!r}.")
+        convex_activation(activation)  # raises for a name that is not a convex one
+        _check_positivity(positivity)
         if strong_convexity < 0:
             raise ValueError(f"strong_convexity must be >= 0, got {strong_convexity}.")
         self.in_features = int(in_features)
@@ -122,40 +198,12 @@ class FICNN(nn.Module):
     # ----------------------------------------------------------------------------------
     def reset_z_weights(self) -> None:
         """Draw the z-weights non-negative, uniform on ``[0, 2 / fan_in]``."""
-        with torch.no_grad():
-            for W in self.z_weights:
-                fan_in = W.shape[1]
-                W.uniform_(0.0, 2.0 / fan_in)
-                if self.positivity == "softplus":
-                    # store the raw value whose softplus is the drawn weight
-                    W.copy_(torch.log(torch.expm1(W.clamp_min(1e-6))))
-
-    def z_weight(self, layer: int) -> torch.Tensor:
-        """The effective (non-negative when convex) z-weight matrix of a layer."""
-        W = self.z_weights[layer]
-        return F.softplus(W) if self.positivity == "softplus" else W
+        for W in self.z_weights:
+            _positive_(W, 2.0 / W.shape[1], self.positivity)
 
     def clip_weights_(self) -> FICNN:
-        """Project the z-weights onto the non-negative orthant in place (``positivity="clip"``).
-
-        A no-op with ``positivity="softplus"``. Returns self.
-        """
-        if self.positivity == "clip":
-            with torch.no_grad():
-                for W in self.z_weights:
-                    W.clamp_(min=0.0)
-        return self
-
-    def is_convex(self) -> bool:
-        """Whether every effective z-weight is non-negative (so the potential is convex)."""
-        return all(bool((self.z_weight(i) >= 0).all()) for i in range(len(self.z_weights)))
-
-    def convexity_penalty(self) -> torch.Tensor:
-        """Sum of squared negative parts of the z-weights (a soft alternative to clipping)."""
-        total = self.z_weights[0].new_zeros(())
-        for i in range(len(self.z_weights)):
-            total = total + F.relu(-self.z_weight(i)).pow(2).sum()
-        return total
+        """Alias of :meth:`clip_`."""
+        return self.clip_()
 
     # ----------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,7 +217,7 @@ class FICNN(nn.Module):
         -------
         tensor of shape (...)
         """
-        act = _ACTIVATIONS[self.activation]
+        act = convex_activation(self.activation).function
         z = act(self.input_layers[0](x))
         n_hidden = len(self.hidden_sizes)
         for layer in range(1, n_hidden):
@@ -223,6 +271,7 @@ class FICNN(nn.Module):
         grad : tensor of shape (n, in_features)
         hessian : tensor of shape (n, in_features, in_features)
         """
+        act = convex_activation(self.activation)
         with torch.no_grad():
             n_hidden = len(self.hidden_sizes)
             d1s, d2s, Js = [], [], []
@@ -236,7 +285,7 @@ class FICNN(nn.Module):
                     W = self.z_weight(layer - 1)
                     u = F.linear(z, W) + Al(x)
                     J = torch.matmul(W, d1s[-1][..., None] * Js[-1]) + Al.weight
-                z, d1, d2 = _act_derivatives(self.activation, u)
+                z, (d1, d2) = act.function(u), act.derivatives(u)
                 d1s.append(d1)
                 d2s.append(d2)
                 Js.append(J)
@@ -277,6 +326,7 @@ class FICNN(nn.Module):
         hvp : callable
             ``hvp(V)[i] = Hess psi(x_i) @ V[i]``.
         """
+        act = convex_activation(self.activation)
         with torch.no_grad():
             n_hidden = len(self.hidden_sizes)
             Ws = [self.z_weight(i) for i in range(n_hidden)]
@@ -286,7 +336,7 @@ class FICNN(nn.Module):
                 u = self.input_layers[layer](x)
                 if layer:
                     u = u + F.linear(z, Ws[layer - 1])
-                z, d1, d2 = _act_derivatives(self.activation, u)
+                z, (d1, d2) = act.function(u), act.derivatives(u)
                 d1s.append(d1)
                 d2s.append(d2)
             out_layer = self.input_layers[n_hidden]
@@ -338,4 +388,343 @@ class FICNN(nn.Module):
             f"in_features={self.in_features}, hidden_sizes={self.hidden_sizes}, "
             f"activation={self.activation!r}, strong_convexity={self.strong_convexity}, "
             f"positivity={self.positivity!r}"
+        )
+
+
+# ======================================================================================
+def _quadratic_form(quadratic: bool | str, n_features: int) -> str | bool:
+    if quadratic is True:
+        return "full" if n_features <= FULL_QUADRATIC_MAX_FEATURES else "diagonal"
+    if quadratic is False or quadratic in ("full", "diagonal"):
+        return quadratic
+    raise ValueError(f"quadratic must be True, False, 'full' or 'diagonal', got {quadratic!r}.")
+
+
+def _uniform(shape: tuple[int, ...], bound: float) -> nn.Parameter:
+    return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+
+
+class BatchedICNN(InputConvexNetwork):
+    """K input-convex potentials (FICNN, or PICNN with a conditioning vector) in one module.
+
+    Each potential ``psi_k(x; c)`` is convex in x; the optional conditioning vector ``c``
+    enters freely, which makes it the partially input-convex network (PICNN) of Amos, Xu
+    and Kolter (2017, eq. 3):
+
+    .. code-block:: text
+
+        u_0 = c,                      u_{l+1} = act_u(u_l V_l + v_l)             (free path)
+        z_1 = act([x * (u_0 Wxu_0 + bxu_0)] Wx_0 + u_0 Wu_0 + b_0)
+        z_{l+1} = act([z_l * relu(u_l Wzu_l + bzu_l)] Wz_l
+                      + [x * (u_l Wxu_l + bxu_l)] Wx_l + u_l Wu_l + b_l),   Wz_l >= 0
+        psi(x; c) = (last layer as above, width 1) + 1/2 |x Q(u_L)|^2
+        Q(u) = Q_0 + reshape(u V_Q)
+
+    Every ``z_l`` is convex in x for any c when the z-weights are non-negative: the gate
+    ``relu(.)`` is a non-negative function of c alone, and ``x * (affine in c)`` is linear
+    in x. Without conditioning (``context_features=0``) the gates and the u terms vanish
+    and the network is the FICNN of Makkuva et al. (2020) used by Fan et al. (2021).
+
+    Parameters
+    ----------
+    n_models : int
+        K, the number of stacked potentials.
+    in_features : int
+        Dimension d of the convex argument x.
+    hidden_layer_sizes : sequence of int, default=(64, 64)
+        Widths of the hidden layers (at least one).
+    context_features : int, default=0
+        Dimension of the conditioning vector c (0: fully input-convex, no context).
+    activation : {"celu", "softplus", "leaky_relu"}, default="celu"
+        Convex non-decreasing activation of the convex path (CELU as in Fan et al.).
+    context_activation : str, default="elu"
+        Activation of the free context path (any ``torch.nn.functional`` name).
+    quadratic : {True, False, "full", "diagonal"}, default=True
+        Add the convex quadratic term ``1/2 |x Q(c)|^2``, Q starting at the identity:
+        ``"full"`` a d x d matrix Q per potential, ``"diagonal"`` a diagonal one
+        (``1/2 |x * q(c)|^2``, O(d) state), True ``"full"`` up to
+        :data:`FULL_QUADRATIC_MAX_FEATURES` (512) features and ``"diagonal"`` above.
+    positivity : {"clip", "softplus"}, default="clip"
+        How the z-weights stay non-negative (see :class:`InputConvexNetwork`).
+
+    Notes
+    -----
+    Shapes: ``x`` is ``(K, B, d)``; ``context`` is ``(K, B, c)``, ``(B, c)`` (the same for
+    every potential) or ``(c,)``. The output is ``(K, B)``.
+
+    The quadratic term is convex for every Q. It lets the network represent the quadratic
+    potentials of linear (Gaussian) transport maps exactly; CELU layers alone grow only
+    linearly, so their gradient is bounded and cannot follow a linear map on unbounded
+    support. With it, the output layer starts at zero: ``grad psi_k`` starts at the
+    identity (with ``positivity="softplus"`` the output z-weights start at 1e-6, the
+    smallest value stored). Fan et al. keep f convex by :meth:`clip_` and g by the penalty
+    :meth:`convexity_penalty`.
+    """
+
+    def __init__(
+        self,
+        n_models: int,
+        in_features: int,
+        hidden_layer_sizes: Sequence[int] = (64, 64),
+        context_features: int = 0,
+        activation: str = "celu",
+        context_activation: str = "elu",
+        quadratic: bool | str = True,
+        positivity: str = "clip",
+    ) -> None:
+        super().__init__()
+        hidden = [int(h) for h in hidden_layer_sizes]
+        if not hidden or min(hidden) < 1:
+            raise ValueError(
+                "hidden_layer_sizes must hold at least one positive width, "
+                f"got {hidden_layer_sizes!r}."
+            )
+        convex_activation(activation)  # raises for a name that is not a convex one
+        if not hasattr(F, context_activation):
+            raise ValueError(f"context_activation {context_activation!r} is not a torch function.")
+        K, d, c = int(n_models), int(in_features), int(context_features)
+        self.n_models, self.in_features, self.context_features = K, d, c
+        self.hidden_layer_sizes = tuple(hidden)
+        self.activation = activation
+        self.context_activation = context_activation
+        self.quadratic = _quadratic_form(quadratic, d)
+        self.positivity = _check_positivity(positivity)
+        widths = [*hidden, 1]
+        # convex path: x -> z_1 -> ... -> z_L -> psi
+        self.Wx = nn.ParameterList()  # (K, d, w_l)
+        self.b = nn.ParameterList()  # (K, 1, w_l)
+        self.z_weights = nn.ParameterList()  # (K, w_{l-1}, w_l), non-negative, layers 1..L
+        for l, w in enumerate(widths):
+            self.Wx.append(_uniform((K, d, w), 1.0 / math.sqrt(d)))
+            self.b.append(_uniform((K, 1, w), 1.0 / math.sqrt(d)))
+            if l > 0:
+                fan_in = widths[l - 1]
+                W = nn.Parameter(torch.empty(K, fan_in, w))
+                self.z_weights.append(_positive_(W, 1.0 / fan_in, self.positivity))
+        # context path and its modulations (PICNN only)
+        if c > 0:
+            u_widths = [c, *hidden]  # u_l has width u_widths[l]
+            self.V = nn.ParameterList()
+            self.v = nn.ParameterList()
+            for l in range(len(hidden)):
+                bound = 1.0 / math.sqrt(u_widths[l])
+                self.V.append(_uniform((K, u_widths[l], u_widths[l + 1]), bound))
+                self.v.append(_uniform((K, 1, u_widths[l + 1]), bound))
+            self.Wxu = nn.ParameterList()  # x gate: (K, u_l, d), bias 1
+            self.bxu = nn.ParameterList()
+            self.Wzu = nn.ParameterList()  # z gate: (K, u_l, w_{l-1}), bias 1
+            self.bzu = nn.ParameterList()
+            self.Wu = nn.ParameterList()  # (K, u_l, w_l)
+            for l, w in enumerate(widths):
+                u = u_widths[l]
+                bound = 1.0 / math.sqrt(u)
+                self.Wxu.append(_uniform((K, u, d), 0.1 * bound))
+                self.bxu.append(nn.Parameter(torch.ones(K, 1, d)))
+                self.Wu.append(_uniform((K, u, w), bound))
+                if l > 0:
+                    self.Wzu.append(_uniform((K, u, widths[l - 1]), 0.1 * bound))
+                    self.bzu.append(nn.Parameter(torch.ones(K, 1, widths[l - 1])))
+        if self.quadratic:
+            full = self.quadratic == "full"
+            self.Q = nn.Parameter(torch.eye(d).repeat(K, 1, 1) if full else torch.ones(K, 1, d))
+            if c > 0:
+                self.VQ = nn.Parameter(torch.zeros(K, u_widths[-1], d * d if full else d))
+            # the output layer starts at zero: psi = 1/2 |x|^2 exactly, grad psi = identity
+            # (a random output layer adds a random drift to the maps, which the generator
+            # of NWB then follows until the potentials have learned it away)
+            with torch.no_grad():
+                for p in (self.Wx[-1], self.b[-1], self.z_weights[-1]):
+                    p.zero_()
+                if self.positivity == "softplus":  # the raw value of softplus(raw) = 1e-6
+                    self.z_weights[-1].fill_(math.log(math.expm1(1e-6)))
+                if c > 0:
+                    self.Wu[-1].zero_()
+
+    # ------------------------------------------------------------------ initialisation
+    def set_linear_(self, shift: torch.Tensor) -> BatchedICNN:
+        """Set the linear term of the output layer so that ``grad psi_k`` gains ``shift[k]``.
+
+        With a quadratic term and a fresh network this makes ``grad psi_k(x) = x +
+        shift[k]``: the translation between two means, where transport maps start.
+        """
+        with torch.no_grad():
+            self.Wx[-1].copy_(torch.as_tensor(shift, dtype=self.Wx[-1].dtype).unsqueeze(-1))
+        return self
+
+    # ------------------------------------------------------------------ forward
+    def _context(self, context: torch.Tensor | None, B: int, K: int) -> torch.Tensor | None:
+        if self.context_features == 0:
+            if context is not None:
+                raise ValueError("this network takes no context (context_features=0).")
+            return None
+        if context is None:
+            raise ValueError(f"a context of {self.context_features} features is required.")
+        if context.dim() == 1:
+            context = context.expand(B, -1)
+        if context.dim() == 2:
+            context = context.unsqueeze(0).expand(K, -1, -1)
+        return context
+
+    @staticmethod
+    def _select(index: int | None) -> Callable[[torch.Tensor], torch.Tensor]:
+        if index is None:
+            return lambda p: p
+        return lambda p: p[index : index + 1]
+
+    def _quadratic(
+        self, x: torch.Tensor, u: torch.Tensor | None, sel, need_grad: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``xq`` (the term is ``1/2 |xq|^2``) and, if asked, its x-gradient."""
+        Q = sel(self.Q)
+        if self.quadratic == "diagonal":  # Q (K, 1, d), Q(u) (K, B, d)
+            if u is not None:
+                Q = Q + torch.bmm(u, sel(self.VQ))
+            xq = x * Q
+            return xq, (xq * Q if need_grad else None)
+        if u is None:  # Q (K, d, d)
+            xq = torch.bmm(x, Q)
+            return xq, (torch.bmm(xq, Q.transpose(1, 2)) if need_grad else None)
+        d = self.in_features  # Q(u) (K, B, d, d)
+        Q = Q.unsqueeze(1) + torch.bmm(u, sel(self.VQ)).view(*u.shape[:2], d, d)
+        xq = torch.einsum("kbi,kbij->kbj", x, Q)
+        return xq, (torch.einsum("kbj,kbij->kbi", xq, Q) if need_grad else None)
+
+    def value_and_gradient(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        index: int | None = None,
+        need_value: bool = True,
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Potentials and their x-gradients in one pass: (K, B), (K, B, d).
+
+        The gradient is computed by explicit back-propagation through the layers (no
+        autograd call), so it is cheap under ``torch.no_grad()`` and, with grad mode on,
+        is itself differentiable with respect to the parameters (the g step of NWB
+        trains through ``grad g``). ``index=k`` evaluates potential k only (x is then
+        (1, B, d)). ``need_value=False`` skips the output layer's value.
+        """
+        sel = self._select(index)
+        act = convex_activation(self.activation)
+        u = self._context(context, x.shape[1], x.shape[0])
+        Wz = [sel(W) for W in self.effective_z_weights()]
+        n_layers = len(self.Wx)
+        saved = []  # per hidden layer: (act'(pre), x-gate or None, z-gate or None)
+        z = None
+        for l in range(n_layers - 1):
+            xg = zg = None
+            if u is None:
+                pre = torch.baddbmm(sel(self.b[l]), x, sel(self.Wx[l]))
+                if l > 0:
+                    pre = pre + torch.bmm(z, Wz[l - 1])
+            else:
+                xg = torch.baddbmm(sel(self.bxu[l]), u, sel(self.Wxu[l]))
+                pre = torch.baddbmm(sel(self.b[l]), x * xg, sel(self.Wx[l]))
+                pre = pre + torch.bmm(u, sel(self.Wu[l]))
+                if l > 0:
+                    zg = F.relu(torch.baddbmm(sel(self.bzu[l - 1]), u, sel(self.Wzu[l - 1])))
+                    pre = pre + torch.bmm(z * zg, Wz[l - 1])
+            saved.append((act.derivative(pre), xg, zg))
+            z = act.function(pre)
+            if u is not None:
+                u = getattr(F, self.context_activation)(
+                    torch.baddbmm(sel(self.v[l]), u, sel(self.V[l]))
+                )
+        # output layer (width 1)
+        L = n_layers - 1
+        WxL, WzL = sel(self.Wx[L]), Wz[L - 1]  # (K, d, 1), (K, w, 1)
+        value = None
+        if u is None:
+            if need_value:
+                value = (torch.baddbmm(sel(self.b[L]), x, WxL) + torch.bmm(z, WzL)).squeeze(-1)
+            gx = WxL.transpose(1, 2)  # (K, 1, d)
+            gz = WzL.transpose(1, 2)  # (K, 1, w)
+        else:
+            xgL = torch.baddbmm(sel(self.bxu[L]), u, sel(self.Wxu[L]))  # (K, B, d)
+            zgL = F.relu(torch.baddbmm(sel(self.bzu[L - 1]), u, sel(self.Wzu[L - 1])))
+            if need_value:
+                value = (
+                    torch.baddbmm(sel(self.b[L]), x * xgL, WxL)
+                    + torch.bmm(u, sel(self.Wu[L]))
+                    + torch.bmm(z * zgL, WzL)
+                ).squeeze(-1)
+            gx = xgL * WxL.transpose(1, 2)
+            gz = zgL * WzL.transpose(1, 2)
+        # back through the hidden layers
+        for l in range(L - 1, -1, -1):
+            dpre, xg, zg = saved[l]
+            delta = gz * dpre  # (K, B, w_l)
+            gxl = torch.bmm(delta, sel(self.Wx[l]).transpose(1, 2))
+            gx = gx + (gxl if xg is None else gxl * xg)
+            if l > 0:
+                gz = torch.bmm(delta, Wz[l - 1].transpose(1, 2))
+                if zg is not None:
+                    gz = gz * zg
+        gx = gx.expand(x.shape) if gx.shape != x.shape else gx
+        if self.quadratic:
+            xq, gq = self._quadratic(x, u, sel)
+            gx = gx + gq
+            if need_value:
+                value = value + 0.5 * (xq * xq).sum(-1)
+        return value, gx
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        index: int | None = None,
+    ) -> torch.Tensor:
+        """Potential values ``psi_k(x[k, b]; context[k, b])``: x (K, B, d) -> (K, B).
+
+        With ``index=k`` only potential k is evaluated: x is then (1, B, d) -> (1, B).
+        """
+        sel = self._select(index)
+        act = convex_activation(self.activation).function
+        u = self._context(context, x.shape[1], x.shape[0])
+        Wz = [sel(W) for W in self.effective_z_weights()]
+        n_layers = len(self.Wx)
+        z = None
+        for l in range(n_layers):
+            if u is None:
+                pre = torch.baddbmm(sel(self.b[l]), x, sel(self.Wx[l]))
+                if l > 0:
+                    pre = pre + torch.bmm(z, Wz[l - 1])
+            else:
+                xg = torch.baddbmm(sel(self.bxu[l]), u, sel(self.Wxu[l]))
+                pre = torch.baddbmm(sel(self.b[l]), x * xg, sel(self.Wx[l]))
+                pre = pre + torch.bmm(u, sel(self.Wu[l]))
+                if l > 0:
+                    gate = F.relu(torch.baddbmm(sel(self.bzu[l - 1]), u, sel(self.Wzu[l - 1])))
+                    pre = pre + torch.bmm(z * gate, Wz[l - 1])
+            if l < n_layers - 1:
+                z = act(pre)
+                if u is not None:
+                    u = getattr(F, self.context_activation)(
+                        torch.baddbmm(sel(self.v[l]), u, sel(self.V[l]))
+                    )
+        out = pre.squeeze(-1)
+        if self.quadratic:
+            xq, _ = self._quadratic(x, u, sel, need_grad=False)
+            out = out + 0.5 * (xq * xq).sum(-1)
+        return out
+
+    def gradient(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        index: int | None = None,
+    ) -> torch.Tensor:
+        """``grad_x psi_k(x[k, b]; c)``: (K, B, d) -> (K, B, d).
+
+        Explicit back-propagation (see :meth:`value_and_gradient`); differentiable with
+        respect to the parameters when grad mode is on.
+        """
+        return self.value_and_gradient(x, context, index, need_value=False)[1]
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_models={self.n_models}, in_features={self.in_features}, "
+            f"hidden_layer_sizes={self.hidden_layer_sizes}, "
+            f"context_features={self.context_features}, activation={self.activation!r}, "
+            f"quadratic={self.quadratic!r}, positivity={self.positivity!r}"
         )

@@ -3,18 +3,23 @@
 Three parametrisations of a transport plan ``pi(. | x)`` (NOT barycenter paper, section 4.2):
 
 * deterministic: ``pi(. | x) = delta_{T(x)}`` -- :class:`BatchedMap` with ``noise_dim=0``;
-* stochastic: ``pi(. | x) = T(x, .) # N(0, I_s)`` -- :class:`BatchedMap` with a noise input of
-  ``noise_dim`` columns concatenated to x;
+* stochastic: ``pi(. | x) = T(x, .) # N(0, I_s)`` -- :class:`BatchedMap` with ``noise_dim``
+  columns of noise after the ``in_features`` columns of x (one row ``[x, s]``);
 * Gaussian: ``pi(. | x) = N(mu(x), diag sigma(x)^2)``, i.e. ``T(x, s) = mu(x) + sigma(x) * s``
-  with ``s ~ N(0, I)`` -- :class:`BatchedGaussianMap`, whose KL divergence to a Gaussian
-  prior is available in closed form (:meth:`BatchedGaussianMap.kl_to_gaussian`).
+  with ``s ~ N(0, I)`` -- :class:`BatchedGaussianMap`, whose output row is ``[mu(x),
+  log-std offset]`` (``2 * out_features`` columns; :meth:`BatchedGaussianMap.mean_log_std`
+  turns it into ``mu`` and ``log sigma``); the KL divergence to a Gaussian prior is available
+  in closed form (:func:`kl_to_gaussian`).
 
-All of them hold K networks in one module (:class:`~skbary.nn.mlp.BatchedMLP`): input
-``(K, B, in)``, output ``(K, B, out)``, one ``baddbmm`` per layer for every input at once.
-Each map is ``skip(x) + mlp(x[, s])`` where ``skip`` is a learnable affine map, initialised
-to the identity when ``in == out``, and the last layer of the MLP starts small, so a fresh
-map is close to an affine one (to the identity when dimensions agree). Affine structure is
-what optimal maps between Gaussians have, and the MLP adds the non-linear part.
+All of them hold K networks in one module (:class:`~skbary.nn.mlp.BatchedMLP`) with the
+interface of :class:`~skbary.nn.stacking.StackedModules`: ``net(x)`` maps ``(K, B, in)`` to
+``(K, B, out)`` with one ``baddbmm`` per layer for every input at once, and
+``net.forward_one(x, k)`` maps ``(B, in)`` rows with network k alone. Each map is
+``skip(x) + mlp(x[, s])`` where ``skip`` is a learnable affine map, initialised to the
+identity when ``in == out`` (:func:`~skbary.nn.init.identity_`), and the last layer of the
+MLP starts small (:func:`~skbary.nn.init.scale_`), so a fresh map is close to an affine one
+(to the identity when dimensions agree). Affine structure is what optimal maps between
+Gaussians have, and the MLP adds the non-linear part.
 """
 
 from __future__ import annotations
@@ -25,26 +30,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .init import identity_, last_linear, scale_
 from .mlp import BatchedLinear, BatchedMLP
 
-__all__ = ["BatchedMap", "BatchedGaussianMap"]
+__all__ = ["BatchedMap", "BatchedGaussianMap", "kl_to_gaussian"]
 
 
-def _identity_skip(n_models: int, in_features: int, out_features: int) -> BatchedLinear:
-    """A batched affine layer equal to the identity (zero-padded/truncated), zero bias."""
-    layer = BatchedLinear(n_models, in_features, out_features)
-    with torch.no_grad():
-        eye = torch.eye(in_features, out_features)
-        layer.weight.copy_(eye.expand(n_models, -1, -1))
-        layer.bias.zero_()
-    return layer
-
-
-def _shrink_last(mlp: BatchedMLP, scale: float) -> None:
-    last = mlp.layers[-1]
-    with torch.no_grad():
-        last.weight.mul_(scale)
-        last.bias.mul_(scale)
+def _skip_one(skip: BatchedLinear, x: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.addmm(skip.bias[k], x, skip.weight[k])
 
 
 class BatchedMap(nn.Module):
@@ -63,7 +56,9 @@ class BatchedMap(nn.Module):
     activation : str, default="relu"
         Hidden activation (see :data:`skbary.nn.mlp.ACTIVATIONS`).
     noise_dim : int, default=0
-        Columns of standard normal noise concatenated to x (0: deterministic maps).
+        Columns of standard normal noise the maps take after x (0: deterministic maps).
+        Rows are then ``[x, s]`` with ``in_features + noise_dim`` columns, or x and the
+        noise are given apart (``net(x, noise)``).
     skip : bool, default=True
         Add the learnable affine skip ``skip_k(x)`` (identity at initialisation when
         ``in_features == out_features``). Without it the map is the plain MLP.
@@ -93,35 +88,56 @@ class BatchedMap(nn.Module):
         self.mlp = BatchedMLP(
             n_models, in_features + self.noise_dim, out_features, hidden_layer_sizes, activation
         )
-        _shrink_last(self.mlp, init_scale)
-        self.skip = _identity_skip(n_models, in_features, out_features) if skip else None
+        scale_(last_linear(self.mlp), init_scale)
+        self.skip = identity_(BatchedLinear(n_models, in_features, out_features)) if skip else None
 
     @property
     def stochastic(self) -> bool:
         """Whether the maps take a noise input."""
         return self.noise_dim > 0
 
+    def _split(
+        self, x: torch.Tensor, noise: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows of x, rows of the MLP's input) from x, or [x, s], and the noise."""
+        if not self.noise_dim:
+            return x, x
+        if noise is not None:
+            return x, torch.cat([x, noise], dim=-1)
+        if x.shape[-1] != self.in_features + self.noise_dim:
+            raise ValueError(
+                f"these maps are stochastic: pass noise of {self.noise_dim} columns, or rows "
+                f"[x, noise] of {self.in_features} + {self.noise_dim} columns."
+            )
+        return x[..., : self.in_features].contiguous(), x
+
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """Images of x: (K, B, in) [and noise (K, B, noise_dim)] -> (K, B, out)."""
-        if self.noise_dim:
-            if noise is None:
-                raise ValueError(
-                    "these maps are stochastic: pass noise of shape (K, B, noise_dim)."
-                )
-            h = self.mlp(torch.cat([x, noise], dim=-1))
-        else:
-            h = self.mlp(x)
+        """Images: x (K, B, in) [and noise (K, B, noise_dim)], or rows [x, s] -> (K, B, out)."""
+        x, inp = self._split(x, noise)
+        h = self.mlp(inp)
         if self.skip is not None:
             h = h + self.skip(x)
+        return h
+
+    def forward_one(
+        self, x: torch.Tensor, k: int, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Map k alone: x (B, in) [and noise (B, noise_dim)], or rows [x, s] -> (B, out)."""
+        x, inp = self._split(x, noise)
+        h = self.mlp.forward_one(inp, k)
+        if self.skip is not None:
+            h = h + _skip_one(self.skip, x, k)
         return h
 
 
 class BatchedGaussianMap(nn.Module):
     """K Gaussian conditional plans ``N(mu_k(x), diag sigma_k(x)^2)`` in one module.
 
-    ``mu_k(x) = skip_k(x) + mlp_k(x)[:out]`` and ``log sigma_k(x) = mlp_k(x)[out:] +
-    log init_std``; a draw is ``mu + sigma * s`` with ``s ~ N(0, I_out)`` (the
-    reparametrisation trick, so gradients flow through the draw).
+    The output row is ``[mu_k(x), o_k(x)]`` (``2 * out_features`` columns) with
+    ``mu_k(x) = skip_k(x) + mlp_k(x)[:out]`` and the log-std offset
+    ``o_k(x) = mlp_k(x)[out:]``; ``log sigma_k(x) = o_k(x) + log init_std`` clamped to
+    ``[min_log_std, max_log_std]`` (:meth:`mean_log_std`). A draw is ``mu + sigma * s`` with
+    ``s ~ N(0, I_out)`` (the reparametrisation trick, so gradients flow through the draw).
 
     Parameters
     ----------
@@ -156,8 +172,8 @@ class BatchedGaussianMap(nn.Module):
         self.mlp = BatchedMLP(
             n_models, in_features, 2 * out_features, hidden_layer_sizes, activation
         )
-        _shrink_last(self.mlp, init_scale)
-        self.skip = _identity_skip(n_models, in_features, out_features) if skip else None
+        scale_(last_linear(self.mlp), init_scale)
+        self.skip = identity_(BatchedLinear(n_models, in_features, out_features)) if skip else None
         self.log_std_offset = math.log(init_std)
         self.min_log_std = float(min_log_std)
         self.max_log_std = float(max_log_std)
@@ -166,21 +182,28 @@ class BatchedGaussianMap(nn.Module):
     def stochastic(self) -> bool:
         return True
 
+    def _head(self, x: torch.Tensor, h: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+        if skip is None:
+            return h
+        D = self.out_features
+        return torch.cat([h[..., :D] + skip, h[..., D:]], dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[mu(x), log-std offset]``: x (K, B, in) -> (K, B, 2 * out)."""
+        h = self.mlp(x)
+        return self._head(x, h, None if self.skip is None else self.skip(x))
+
+    def forward_one(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """Plan k alone: x (B, in) -> ``[mu(x), log-std offset]`` (B, 2 * out)."""
+        h = self.mlp.forward_one(x, k)
+        return self._head(x, h, None if self.skip is None else _skip_one(self.skip, x, k))
+
     def mean_log_std(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``mu(x)`` and ``log sigma(x)``, each (K, B, out), for x (K, B, in)."""
-        h = self.mlp(x)
-        mu, log_std = h[..., : self.out_features], h[..., self.out_features :]
-        if self.skip is not None:
-            mu = mu + self.skip(x)
-        log_std = (log_std + self.log_std_offset).clamp(self.min_log_std, self.max_log_std)
+        h = self(x)
+        mu, offset = h[..., : self.out_features], h[..., self.out_features :]
+        log_std = (offset + self.log_std_offset).clamp(self.min_log_std, self.max_log_std)
         return mu, log_std
-
-    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """Draws ``mu(x) + sigma(x) * noise``; noise (K, B, out), or the mean when None."""
-        mu, log_std = self.mean_log_std(x)
-        if noise is None:
-            return mu
-        return mu + torch.exp(log_std) * noise
 
     @staticmethod
     def kl_to_gaussian(
@@ -190,27 +213,42 @@ class BatchedGaussianMap(nn.Module):
         prior_precision: torch.Tensor,
         prior_logdet: torch.Tensor,
     ) -> torch.Tensor:
-        """``KL(N(mu, diag sigma^2) || N(m0, S0))`` per row, in closed form.
+        """:func:`kl_to_gaussian` (kept here for the map's users)."""
+        return kl_to_gaussian(mu, log_std, prior_mean, prior_precision, prior_logdet)
 
-        ``1/2 [tr(S0^-1 diag sigma^2) + (mu - m0)^T S0^-1 (mu - m0) - D + log det S0
-        - sum log sigma^2]``.
 
-        Parameters
-        ----------
-        mu, log_std : tensor of shape (..., D)
-        prior_mean : tensor of shape (D,)
-        prior_precision : tensor of shape (D, D)
-            ``S0^-1``.
-        prior_logdet : 0-d tensor
-            ``log det S0``.
+def kl_to_gaussian(
+    mu: torch.Tensor,
+    log_std: torch.Tensor,
+    prior_mean: torch.Tensor,
+    prior_precision: torch.Tensor,
+    prior_logdet: torch.Tensor,
+) -> torch.Tensor:
+    """``KL(N(mu, diag sigma^2) || N(m0, S0))`` per row, in closed form.
 
-        Returns
-        -------
-        tensor of shape (...)
-        """
-        D = mu.shape[-1]
-        var = torch.exp(2.0 * log_std)
+    ``1/2 [tr(S0^-1 diag sigma^2) + (mu - m0)^T S0^-1 (mu - m0) - D + log det S0
+    - sum log sigma^2]``.
+
+    Parameters
+    ----------
+    mu, log_std : tensor of shape (..., D)
+    prior_mean : tensor of shape (D,)
+    prior_precision : tensor of shape (D, D), or (D,) for a diagonal S0
+        ``S0^-1`` (its diagonal when 1-D: no D x D state in high dimension).
+    prior_logdet : 0-d tensor
+        ``log det S0``.
+
+    Returns
+    -------
+    tensor of shape (...)
+    """
+    D = mu.shape[-1]
+    var = torch.exp(2.0 * log_std)
+    diff = mu - prior_mean
+    if prior_precision.dim() == 1:
+        trace = (var * prior_precision).sum(-1)
+        maha = (diff * prior_precision * diff).sum(-1)
+    else:
         trace = (var * torch.diagonal(prior_precision)).sum(-1)
-        diff = mu - prior_mean
         maha = ((diff @ prior_precision) * diff).sum(-1)
-        return 0.5 * (trace + maha - D + prior_logdet - 2.0 * log_std.sum(-1))
+    return 0.5 * (trace + maha - D + prior_logdet - 2.0 * log_std.sum(-1))

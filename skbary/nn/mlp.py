@@ -8,28 +8,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .activations import ACTIVATIONS, make_activation
+
 __all__ = ["ACTIVATIONS", "MLP", "BatchedLinear", "BatchedMLP", "make_activation"]
-
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "celu": nn.CELU,
-    "silu": nn.SiLU,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "softplus": nn.Softplus,
-}
-
-
-def make_activation(name: str) -> nn.Module:
-    """Activation module by name (one of :data:`ACTIVATIONS`)."""
-    try:
-        return ACTIVATIONS[name]()
-    except KeyError:
-        raise ValueError(
-            f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}."
-        ) from None
 
 
 def _check_hidden(hidden_layer_sizes: Sequence[int]) -> tuple[int, ...]:
@@ -51,7 +32,7 @@ class MLP(nn.Sequential):
     hidden_layer_sizes : sequence of int, default=(128, 128)
         Widths of the hidden layers.
     activation : str, default="relu"
-        Hidden activation (see :data:`ACTIVATIONS`).
+        Hidden activation (see :data:`skbary.nn.activations.ACTIVATIONS`).
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Reversed max-min neural OT map solver ([MM:R]), K problems solved at once.
+"""The max-min neural OT solver ([MM:R]), K problems at once: one step for NOT, WIN, Generative.
 
 For a source law P and a target law Q, the squared W2 distance (cost ``c(x, y) = 1/2|x-y|^2``)
 is the max-min problem (WIN paper, eq. 7; Korotin et al. 2021 "Do neural OT solvers work?")::
@@ -73,13 +73,122 @@ import torch
 from skorch.history import History
 from torch import nn
 
-from .costs import Cost, resolve_cost
-from .nn.mlp import BatchedMLP
-from .training import TrainingLoop
+from ..costs import Cost, resolve_cost
+from ..nn.mlp import BatchedMLP
+from ..nn.residual import ResidualMaps
+from ..training import TrainingLoop
 
-__all__ = ["MaxMinOTSolver", "fit_ot_maps"]
+__all__ = ["MaxMinOTSolver", "fit_ot_maps", "maxmin_step"]
 
 Draw = Callable[[int], torch.Tensor]
+Push = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
+
+
+def maxmin_step(
+    *,
+    draw_source: Draw,
+    push: Push,
+    potential: Callable[[torch.Tensor], torch.Tensor],
+    potential_params: Sequence[torch.Tensor],
+    map_params: Sequence[torch.Tensor],
+    potential_optimizer: torch.optim.Optimizer,
+    map_optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    n_map_steps: int,
+    draw_target: Draw | None = None,
+    weights: torch.Tensor | None = None,
+    after_map_step: Callable[[], None] | None = None,
+) -> Callable[[int], dict[str, torch.Tensor]]:
+    """One iteration of the max-min OT game: a potential step, then ``n_map_steps`` map steps.
+
+    For K problems with maps T_k, potentials v_k and weights w_k (1 when ``weights`` is None)::
+
+        potential step:  minimise  sum_k w_k ( E_x v_k(T_k x) - E_{y ~ Q_k} v_k(y) )
+        map steps:       minimise  sum_k w_k ( E_x C_k(x, T_k x) - E_x v_k(T_k x) )
+
+    With ``draw_target=None`` the target term is dropped: that is the congruent case of the
+    barycenter dual (NOT, EgBary), where ``sum_k a_k v_k = 0`` makes the barycenter's term
+    vanish and the weights are the barycenter weights. With targets Q_k it is the reversed
+    max-min solver of WIN (maps between two laws).
+
+    Parameters
+    ----------
+    draw_source : callable
+        ``draw(B) -> (K, B, ...)``, a minibatch of every source law.
+    push : callable
+        ``push(x, with_cost=True) -> (y, cost)``: the plan's draws ``y`` of shape
+        ``(K, N, d_out)`` for the sources x, and the per-draw transport cost ``cost`` of shape
+        ``(K, M)`` (any M; the method's regularisers included); both are averaged over their
+        second axis. The potential step calls it with ``with_cost=False`` (the cost is not
+        used there, so push may skip it and return None).
+    potential : callable
+        ``potential(y) -> (K, N)``, v_k at block k of y.
+    potential_params, map_params : sequence of Tensor
+        Frozen in turn (no gradient is computed for the player that does not move).
+    potential_optimizer, map_optimizer : torch.optim.Optimizer
+    batch_size, n_map_steps : int
+    draw_target : callable, optional
+        ``draw(B) -> (K, B, d_out)``, a minibatch of every target law.
+    weights : Tensor of shape (K,), optional
+        w_k; None sums the K problems (each receives exactly its own gradient).
+    after_map_step : callable, optional
+        Called after every map update (for example an EMA of the map weights).
+
+    Returns
+    -------
+    callable
+        ``step(i) -> {"potential", "map", "transport_cost"}`` (0-d tensors; without weights
+        the losses are averaged over the K problems).
+    """
+    B, n_map_steps = int(batch_size), int(n_map_steps)
+    pot_params, map_params = list(potential_params), list(map_params)
+
+    def reduce(per_problem: torch.Tensor) -> torch.Tensor:
+        return per_problem.sum() if weights is None else (weights * per_problem).sum()
+
+    def set_grad(params: list[torch.Tensor], flag: bool) -> None:
+        for t in params:
+            t.requires_grad_(flag)
+
+    def step(i: int) -> dict[str, torch.Tensor]:
+        # potential step (the map frozen)
+        set_grad(map_params, False)
+        try:
+            with torch.no_grad():
+                y, _ = push(draw_source(B), with_cost=False)
+            per = potential(y).mean(1)
+            if draw_target is not None:
+                per = per - potential(draw_target(B)).mean(1)
+            loss_v = reduce(per)
+            potential_optimizer.zero_grad(set_to_none=True)
+            loss_v.backward()
+            potential_optimizer.step()
+        finally:
+            set_grad(map_params, True)
+        # map steps (the potential frozen)
+        out = {"potential": loss_v.detach()}
+        set_grad(pot_params, False)
+        try:
+            for _ in range(n_map_steps):
+                y, cost = push(draw_source(B), with_cost=True)
+                transport = reduce(cost.mean(1))
+                loss_t = transport - reduce(potential(y).mean(1))
+                map_optimizer.zero_grad(set_to_none=True)
+                loss_t.backward()
+                map_optimizer.step()
+                if after_map_step is not None:
+                    after_map_step()
+        finally:
+            set_grad(pot_params, True)
+        if n_map_steps:
+            out["map"] = loss_t.detach()
+            out["transport_cost"] = transport.detach()
+        if weights is None:
+            K = float(y.shape[0])
+            out = {k: v / K for k, v in out.items()}
+        return out
+
+    return step
 
 
 class MaxMinOTSolver(nn.Module):
@@ -101,13 +210,18 @@ class MaxMinOTSolver(nn.Module):
         Hidden activation of the potentials; None uses ``activation``.
     residual : bool, default=True
         ``T_k(x) = x + MLP_k(x)`` starting at the identity (last layer zeroed); False gives a
-        plain MLP map as in the paper.
+        plain MLP map as in the paper. Ignored for a ``map`` module given here.
+    map, potential : nn.Module, optional
+        K stacked networks (``(K, B, d) -> (K, B, d)`` and ``(K, B, d) -> (K, B, 1)``, with
+        ``forward_one(x, k)``, e.g. :class:`~skbary.nn.StackedModules` of a user's module)
+        used instead of the default MLPs.
 
     Attributes
     ----------
-    map : BatchedMLP
-        The K map networks, (K, B, d) -> (K, B, d).
-    potential : BatchedMLP
+    map : nn.Module
+        The K map networks, (K, B, d) -> (K, B, d) (by default
+        ``ResidualMaps(BatchedMLP(...))``, or the plain MLP with ``residual=False``).
+    potential : nn.Module
         The K potentials, (K, B, d) -> (K, B, 1).
     """
 
@@ -121,37 +235,41 @@ class MaxMinOTSolver(nn.Module):
         activation: str = "relu",
         potential_activation: str | None = None,
         residual: bool = True,
+        map: nn.Module | None = None,
+        potential: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.n_problems = int(n_problems)
         self.n_features = int(n_features)
-        self.residual = bool(residual)
-        self.map = BatchedMLP(
-            n_problems, n_features, n_features, map_hidden_layer_sizes, activation
+        # a user's map is used as given: the identity start belongs to the default network
+        self.residual = bool(residual) and map is None
+        self.map = (
+            map
+            if map is not None
+            else BatchedMLP(n_problems, n_features, n_features, map_hidden_layer_sizes, activation)
         )
-        self.potential = BatchedMLP(
-            n_problems,
-            n_features,
-            1,
-            potential_hidden_layer_sizes,
-            activation if potential_activation is None else potential_activation,
+        self.potential = (
+            potential
+            if potential is not None
+            else BatchedMLP(
+                n_problems,
+                n_features,
+                1,
+                potential_hidden_layer_sizes,
+                activation if potential_activation is None else potential_activation,
+            )
         )
         if self.residual:
-            last = self.map.layers[-1]
-            with torch.no_grad():
-                last.weight.zero_()
-                last.bias.zero_()
+            self.map = ResidualMaps(self.map)
 
     # ------------------------------------------------------------------ evaluation
     def transport(self, x: torch.Tensor) -> torch.Tensor:
         """Apply map k to ``x[k]``: (K, B, d) -> (K, B, d)."""
-        out = self.map(x)
-        return x + out if self.residual else out
+        return self.map(x)
 
     def transport_one(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """Apply map k alone: (B, d) -> (B, d)."""
-        out = self.map.forward_one(x, k)
-        return x + out if self.residual else out
+        return self.map.forward_one(x, k)
 
     def potential_value(self, y: torch.Tensor) -> torch.Tensor:
         """Potential k at ``y[k]``: (K, B, d) -> (K, B)."""
@@ -194,41 +312,23 @@ class MaxMinOTSolver(nn.Module):
             the K transport costs once the solver has converged.
         """
         c = resolve_cost(cost)
-        n_map_steps = int(n_map_steps)
-        B = int(batch_size)
-        K = float(self.n_problems)
-        pot_params = list(self.potential.parameters())
 
-        def step(i: int) -> dict[str, torch.Tensor]:
-            # Potential: minimise E_P v(T(x)) - E_Q v(y) (ascent on the dual).
-            x = draw_source(B)
-            y = draw_target(B)
-            with torch.no_grad():
-                tx = self.transport(x)
-            loss_v = (self.potential_value(tx).mean(1) - self.potential_value(y).mean(1)).sum()
-            potential_optimizer.zero_grad(set_to_none=True)
-            loss_v.backward()
-            potential_optimizer.step()
-            # Maps: minimise E_P [c(x, T(x)) - v(T(x))], potential frozen.
-            for p in pot_params:
-                p.requires_grad_(False)
-            try:
-                for _ in range(n_map_steps):
-                    x = draw_source(B)
-                    tx = self.transport(x)
-                    loss_t = (c(x, tx) - self.potential_value(tx)).mean(1).sum()
-                    map_optimizer.zero_grad(set_to_none=True)
-                    loss_t.backward()
-                    map_optimizer.step()
-            finally:
-                for p in pot_params:
-                    p.requires_grad_(True)
-            out = {"potential": loss_v.detach() / K}
-            if n_map_steps:
-                out["map"] = loss_t.detach() / K
-            return out
+        def push(x: torch.Tensor, with_cost: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+            tx = self.transport(x)
+            return tx, c(x, tx) if with_cost else None
 
-        return step
+        return maxmin_step(
+            draw_source=draw_source,
+            draw_target=draw_target,
+            push=push,
+            potential=self.potential_value,
+            potential_params=list(self.potential.parameters()),
+            map_params=list(self.map.parameters()),
+            potential_optimizer=potential_optimizer,
+            map_optimizer=map_optimizer,
+            batch_size=batch_size,
+            n_map_steps=n_map_steps,
+        )
 
     # ------------------------------------------------------------------ diagnostics
     def _divergence_hint(self, loss_name: str) -> str:

@@ -1,0 +1,1 @@
+"""The methods' algorithms: network roles, initialisation and training steps, no scikit-learn."""

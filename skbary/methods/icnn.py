@@ -1,0 +1,318 @@
+"""NWB-I and NWB-II: Wasserstein barycenters with input-convex potentials.
+
+Fan, Taghvaei and Chen, "Scalable computations of Wasserstein barycenter via input convex
+neural networks", ICML 2021.
+
+The barycenter nu is the law of a generator ``h(z)``, z ~ eta (N(0, I) or uniform). For
+every input k two convex potentials are learned: ``grad f_k`` maps the barycenter onto
+input k and ``grad g_k`` (approximately ``grad f_k^*``) maps input k onto the barycenter.
+Their min-max-min problem (9) on the batch objective (10),
+
+.. code-block:: text
+
+    sum_k a_k { mean_j [ f_k(grad g_k(Y_kj)) - <Y_kj, grad g_k(Y_kj)> - f_k(h(Z_j)) ]
+                + lambda R(g_k) }  +  1/2 mean_j |h(Z_j)|^2,
+
+is solved by Algorithm 1 (one outer iteration is :class:`NWBIteration`)::
+
+    repeat K3 times (max_iter)
+        draw Z ~ eta (M rows), Y_k ~ P_k (M rows of every input)     [NWB-II: a_j ~ simplex]
+        repeat K2 times (n_f_steps)
+            repeat K1 times (n_g_steps)
+                g step: decrease (10) + lambda R(g) over every g_k
+            f step: increase (10) over every f_k; clip the z-weights of f at 0
+        h step: decrease (10) over h
+
+``free_weights=True`` is NWB-II (Algorithm 2): every network also takes the weight vector a
+(the potentials are partially input-convex, convex in x only; the generator reads rows
+``[z, a]``); a is drawn per row from a law on the simplex, so one fit serves every a.
+
+Roles (:data:`ROLES`): ``f`` and ``g`` (the K potentials each, input-convex; default
+:class:`~skbary.nn.icnn.BatchedICNN`, see :func:`check_potentials` for what a user module
+must provide) and ``generator`` (h; default :class:`Generator`).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..nn.icnn import FULL_QUADRATIC_MAX_FEATURES, BatchedICNN
+from ..nn.roles import Role
+from ..training import MarginalBatches
+
+__all__ = [
+    "ROLES",
+    "WEIGHT_POOL",
+    "Generator",
+    "NWBIteration",
+    "check_potentials",
+    "default_potentials",
+    "draw_latent",
+    "generator_input",
+    "start_as_translations",
+]
+
+ROLES: dict[str, Role] = {
+    "f": Role(
+        "f",
+        "the potentials f_k, grad f_k mapping the barycenter to input k",
+        defaults={"hidden_layer_sizes": (32, 32), "activation": "celu", "quadratic": True},
+        convex=True,
+        batched=True,
+    ),
+    "g": Role(
+        "g",
+        "the potentials g_k, grad g_k mapping input k to the barycenter",
+        defaults={"hidden_layer_sizes": (32, 32), "activation": "celu", "quadratic": True},
+        convex=True,
+        batched=True,
+    ),
+    "generator": Role(
+        "generator",
+        "the generator h, latent rows z ([z, a] for NWB-II) to barycenter points",
+        defaults={"hidden_layer_sizes": (64, 64)},
+        stacked=False,
+    ),
+}
+
+#: NWB-II draws its training weight vectors from a pool of this many, drawn once per fit.
+WEIGHT_POOL = 1 << 16
+_SQRT3 = math.sqrt(3.0)
+
+
+# ------------------------------------------------------------------ networks
+class Generator(nn.Module):
+    """h(z) or h(z, a): a PReLU MLP plus a linear skip ``z M(a) + c(a)``, on rows ``[z, a]``.
+
+    The skip starts at the identity (so h starts as the latent law); with a context (NWB-II)
+    its matrix and offset are functions of the weight vector, computed by a small MLP whose
+    last layer starts at zero. ``skip="diagonal"`` (the default above 512 features) keeps a
+    diagonal M: no d x d state.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        context_features: int = 0,
+        hidden_layer_sizes: tuple[int, ...] = (64, 64),
+        skip: str = "auto",
+    ) -> None:
+        super().__init__()
+        if skip not in ("auto", "full", "diagonal"):
+            raise ValueError(f"skip must be 'auto', 'full' or 'diagonal', got {skip!r}.")
+        d, c = n_features, context_features
+        if skip == "auto":
+            skip = "full" if d <= FULL_QUADRATIC_MAX_FEATURES else "diagonal"
+        self.n_features, self.context_features, self.skip_form = d, c, skip
+        widths = (d + c, *hidden_layer_sizes)
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(a, b), nn.PReLU(b)]
+        last = nn.Linear(widths[-1], d)
+        with torch.no_grad():
+            last.weight.mul_(0.1)
+            last.bias.zero_()
+        layers.append(last)
+        self.mlp = nn.Sequential(*layers)
+        self.M = nn.Parameter(torch.eye(d) if skip == "full" else torch.ones(d))
+        self.m = nn.Parameter(torch.zeros(d))
+        if c > 0:
+            width = hidden_layer_sizes[0] if hidden_layer_sizes else 32
+            head = nn.Linear(width, self.M.numel() + d)
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+            self.skip = nn.Sequential(nn.Linear(c, width), nn.PReLU(width), head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Rows ``[z, a]`` (B, d + c) -> (B, d)."""
+        d, full = self.n_features, self.skip_form == "full"
+        if self.context_features == 0:
+            return (x @ self.M if full else x * self.M) + self.m + self.mlp(x)
+        z, a = x[:, :d], x[:, d:]
+        s = self.skip(a)
+        n = self.M.numel()
+        if full:
+            M = self.M + s[:, :n].view(-1, d, d)
+            lin = torch.bmm(z.unsqueeze(1), M).squeeze(1)
+        else:
+            lin = z * (self.M + s[:, :n])
+        return lin + self.m + s[:, n:] + self.mlp(x)
+
+
+def generator_input(z: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
+    """The generator's rows: z (NWB-I), or ``[z, a]`` with a (B, K) or (K,) (NWB-II)."""
+    return z if a is None else torch.cat([z, a.expand(z.shape[0], -1)], dim=1)
+
+
+def draw_latent(
+    shape: tuple[int, ...], law: str, generator: torch.Generator, device: Any = None
+) -> torch.Tensor:
+    """z ~ eta: N(0, I), or uniform on ``[-sqrt 3, sqrt 3]`` (unit variance) per coordinate."""
+    if law == "uniform":
+        return torch.rand(shape, generator=generator, device=device).mul_(2 * _SQRT3).sub_(_SQRT3)
+    return torch.randn(shape, generator=generator, device=device)
+
+
+def default_potentials(n_models: int, n_features: int, context_features: int) -> Callable:
+    """BatchedICNN with its sizes fixed: a factory whose signature lists only the settings."""
+    factory = functools.partial(
+        BatchedICNN, n_models, n_features, context_features=context_features
+    )
+    sig = inspect.signature(factory)
+    factory.__signature__ = sig.replace(
+        parameters=[p for p in sig.parameters.values() if p.name != "context_features"]
+    )
+    return factory
+
+
+def check_potentials(
+    owner: str, role: str, n_models: int, n_features: int, context_features: int, net: nn.Module
+) -> None:
+    """Check that a user's convex role module serves as the K potentials.
+
+    The module holds all K potentials (like :class:`~skbary.nn.icnn.BatchedICNN`, which it
+    may subclass; it is built by :func:`~skbary.nn.roles.build_network` with ``n_models``,
+    ``in_features``, ``context_features`` where its ``__init__`` takes them and the
+    ``role__*`` settings) and must provide:
+
+    * ``input_convex = True`` (class attribute): it keeps every potential convex in x;
+    * ``forward(x, context=None)``: x (K, B, d) -> (K, B), potential k on ``x[k]``;
+    * ``gradient(x, context=None, index=None)``: (K, B, d) -> (K, B, d), the x-gradients,
+      differentiable in the parameters (the g step trains through ``grad g``); with
+      ``index=k``, x is (1, B, d) and only potential k is evaluated.
+
+    Optional: ``value_and_gradient(x, context)`` (both in one pass), ``clip_()`` (projection
+    onto the convex set after every f step), ``convexity_penalty()`` (``R(g) / lambda``, 0
+    without), ``set_linear_(shift)`` (start ``grad psi_k = x + shift[k]``). ``context`` is
+    the weight vector (B, K) under NWB-II and None under NWB-I.
+    """
+    K, d, c = int(n_models), int(n_features), int(context_features)
+    x = torch.zeros(K, 2, d)
+    ctx = torch.zeros(2, c) if c else None
+    try:
+        with torch.no_grad():
+            shapes = tuple(net(x, ctx).shape), tuple(net.gradient(x, ctx).shape)
+    except Exception as exc:
+        raise ValueError(
+            f"{owner}: the {role} network ({type(net).__name__}) failed on x of shape "
+            f"{(K, 2, d)} with context {None if ctx is None else (2, c)}: {exc}"
+        ) from exc
+    if shapes != ((K, 2), (K, 2, d)):
+        raise ValueError(
+            f"{owner}: the {role} network ({type(net).__name__}) gave values and "
+            f"gradients of shapes {shapes} on x of shape {(K, 2, d)}; expected "
+            f"{((K, 2), (K, 2, d))}."
+        )
+
+
+def start_as_translations(f: nn.Module, g: nn.Module, means: torch.Tensor) -> None:
+    """Start the maps at the translations between the barycenter's mean (0) and the input
+    means: ``grad f_k(x) = x + m_k``, ``grad g_k(y) = y - m_k`` (modules with ``set_linear_``).
+    """
+    for net, shift in ((f, means), (g, -means)):
+        if hasattr(net, "set_linear_"):
+            net.set_linear_(shift)
+
+
+def _value_and_gradient(net: nn.Module, x: torch.Tensor, ctx: torch.Tensor | None):
+    if hasattr(net, "value_and_gradient"):
+        return net.value_and_gradient(x, ctx)
+    return net(x, ctx), net.gradient(x, ctx)
+
+
+# ------------------------------------------------------------------ Algorithm 1 / 2
+@dataclass
+class NWBIteration:
+    """One outer iteration of Algorithm 1 (NWB-I) or 2 (NWB-II): ``step(i) -> losses``.
+
+    ``f``, ``g`` follow the convex-role interface (:func:`check_potentials`); ``h`` maps the
+    rows ``generator_input(z, a)`` to barycenter points; ``data`` holds the standardised
+    inputs; every draw goes through ``generator``.
+    """
+
+    f: nn.Module
+    g: nn.Module
+    h: nn.Module
+    opt_f: torch.optim.Optimizer
+    opt_g: torch.optim.Optimizer
+    opt_h: torch.optim.Optimizer
+    data: MarginalBatches
+    weights: torch.Tensor  # (K,), the barycenter weights (NWB-I)
+    weight_pool: torch.Tensor | None  # (P, K): NWB-II's training weights, one per row
+    batch_size: int  # M
+    n_g_steps: int  # K1
+    n_f_steps: int  # K2
+    convexity_penalty: float  # lambda
+    latent: str  # "gaussian" or "uniform"
+    generator: torch.Generator
+
+    def g_step(self, y: torch.Tensor, ctx: torch.Tensor | None) -> torch.Tensor:
+        """Decrease (10) + lambda R(g) over g; returns lambda R(g) (before the step)."""
+        # (10) in g: f_k(grad g_k(y)) - <y, grad g_k(y)>; its gradient in the weights of g
+        # is <grad f_k(G) - y, dG>, so f is not differentiated twice
+        G = self.g.gradient(y, ctx)
+        with torch.no_grad():
+            dfG = self.f.gradient(G, ctx)
+        surrogate = ((dfG - y) * G).sum(-1).mean(1).sum()
+        R = getattr(self.g, "convexity_penalty", None)
+        penalty = self.convexity_penalty * R() if R is not None else G.new_zeros(())
+        self.opt_g.zero_grad(set_to_none=True)
+        (surrogate + penalty).backward()
+        self.opt_g.step()
+        return penalty
+
+    def f_step(self, x: torch.Tensor, G: torch.Tensor, ctx2: torch.Tensor | None):
+        """Increase (10) over f: mean f_k(grad g_k(y)) - mean f_k(h(z)); clip f."""
+        K, B = x.shape[0], self.batch_size
+        fv = self.f(torch.cat([x, G], dim=1), ctx2).view(K, 2, B)  # both halves in one call
+        loss = (fv[:, 0] - fv[:, 1]).mean(1).sum()
+        self.opt_f.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_f.step()
+        getattr(self.f, "clip_", lambda: None)()
+        return fv, loss
+
+    def h_step(self, inputs: torch.Tensor, a_kb: torch.Tensor, ctx) -> torch.Tensor:
+        """Decrease (10) over h: 1/2 |h(z)|^2 - sum_k a_k f_k(h(z))."""
+        K = a_kb.shape[0]
+        xh = self.h(inputs)
+        with torch.no_grad():  # d/dh = h - sum_k a_k grad f_k(h)
+            fx, dfx = _value_and_gradient(self.f, xh.detach().unsqueeze(0).expand(K, -1, -1), ctx)
+            direction = (xh - (a_kb[..., None] * dfx).sum(0)) / self.batch_size
+            loss = 0.5 * (xh * xh).sum(-1).mean() - (a_kb * fx).sum(0).mean()
+        self.opt_h.zero_grad(set_to_none=True)
+        xh.backward(direction)
+        self.opt_h.step()
+        return loss
+
+    def __call__(self, i: int) -> Mapping[str, torch.Tensor]:
+        B, gen, dev = self.batch_size, self.generator, self.data.device
+        z = draw_latent((B, self.data.n_features), self.latent, gen, dev)
+        y = self.data.draw(B)  # (K, B, d)
+        if self.weight_pool is not None:
+            pool = self.weight_pool
+            a = pool[torch.randint(0, len(pool), (B,), generator=gen, device=dev)]
+            ctx, ctx2, a_kb = a, torch.cat([a, a]), a.T  # context (B, K); a per input (K, B)
+        else:
+            a, ctx, ctx2, a_kb = None, None, None, self.weights[:, None]
+        inputs = generator_input(z, a)
+        with torch.no_grad():
+            x = self.h(inputs).unsqueeze(0).expand(y.shape[0], -1, -1)
+        for _ in range(self.n_f_steps):
+            for _ in range(self.n_g_steps):
+                penalty = self.g_step(y, ctx)
+            with torch.no_grad():
+                G = self.g.gradient(y, ctx)
+            fv, loss_f = self.f_step(x, G, ctx2)
+        loss_h = self.h_step(inputs, a_kb, ctx)
+        with torch.no_grad():
+            loss_g = (fv[:, 1] - (y * G).sum(-1)).mean(1).sum() + penalty.detach()
+        return {"g": loss_g, "f": loss_f.detach(), "h": loss_h}

@@ -1,0 +1,299 @@
+"""Wasserstein Iterative Networks (WIN).
+
+Korotin, Egiazarian, Li and Burnaev, "Wasserstein Iterative Networks for Barycenter
+Estimation", NeurIPS 2022.
+
+A generator G pushes the latent law S = N(0, I_H) to the barycenter, moved by the fixed-point
+iteration of Alvarez-Esteban et al. (2016), ``P <- [sum_k a_k T_{P -> P_k}] # P``, carried
+out with networks (cost ``1/2 |x - y|^2``, standardised coordinates).
+
+Algorithm 1 (the barycenter), repeated ``max_iter`` times (:func:`fixed_point_step`):
+
+1. OT solvers: K_v times, for every input k at once, one update of the potential v_k, then
+   K_T updates of the map T_k (G#S -> P_k), on the reversed max-min problem between G#S and
+   P_k (:func:`~skbary.solvers.maxmin_step`; maps and potentials warm-started from the
+   previous outer iteration);
+2. generator regression: G_0 <- copy(G); K_G times, z ~ S and one update of G on
+   ``l(G(z), sum_k a_k T_k(G_0(z)))``.
+
+Algorithm 2 (maps to the barycenter, for ``transform``; :func:`maps_to_barycenter_step`):
+the same solver from every input P_k (source) to the learned G#S (target).
+
+Roles (:data:`ROLES`): ``generator`` (G), ``inverse_map`` (Algorithm 1's T_k, barycenter ->
+input k), ``map`` (Algorithm 2's maps, input k -> barycenter), ``potential`` (the v_k of
+both solvers). The default networks are ReLU MLPs of :func:`hidden_sizes` widths; the
+default maps and, when H = D, the default generator are residual and start at the identity.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..nn.init import last_linear, zero_
+from ..nn.mlp import MLP, BatchedMLP
+from ..nn.residual import ResidualMaps
+from ..nn.roles import Role
+from ..solvers import MaxMinOTSolver
+
+__all__ = [
+    "ROLES",
+    "Generator",
+    "average_of_maps",
+    "default_generator",
+    "default_maps",
+    "default_potentials",
+    "fixed_point_step",
+    "generated_sampler",
+    "hidden_sizes",
+    "maps_to_barycenter_step",
+    "mse",
+    "ot_solver",
+]
+
+Step = Callable[[int], Mapping[str, torch.Tensor]]
+_MAP_SETTINGS = {"hidden_layer_sizes": None, "activation": "relu", "residual": True}
+
+ROLES: dict[str, Role] = {
+    "generator": Role(
+        "generator",
+        "the generator G (latent noise -> barycenter)",
+        defaults={"hidden_layer_sizes": None, "activation": "relu"},
+        stacked=False,
+    ),
+    "inverse_map": Role(
+        "inverse_map",
+        "the map T_k from the barycenter to input k (Algorithm 1)",
+        defaults=_MAP_SETTINGS,
+    ),
+    "map": Role(
+        "map", "the map from input k to the barycenter (Algorithm 2)", defaults=_MAP_SETTINGS
+    ),
+    "potential": Role(
+        "potential",
+        "the potential v_k of a max-min OT solver (both algorithms)",
+        defaults={"hidden_layer_sizes": None, "activation": "relu"},
+    ),
+}
+
+#: Losses of one solver iteration (:func:`~skbary.solvers.maxmin_step`).
+SOLVER_LOSSES = ("potential", "map", "transport_cost")
+
+
+# ---------------------------------------------------------------------- networks
+#: The default width ``2D`` stops growing here: at image sizes (D = 12,288) it would make
+#: every layer a D x 2D matrix (gigabytes); the paper's MLP runs stop at D = 64.
+MAX_DEFAULT_WIDTH = 512
+
+
+def hidden_sizes(setting: Sequence[int] | None, d: int) -> tuple[int, ...]:
+    """Hidden widths; None is ``[min(max(64, 2D), 512)] * 2`` (paper: ``[max(100, 2D)] * 3``)."""
+    if setting is None:
+        return (min(max(64, 2 * d), MAX_DEFAULT_WIDTH),) * 2
+    return tuple(int(h) for h in setting)
+
+
+class Generator(nn.Module):
+    """G: R^H -> R^D, an MLP; residual (``z + MLP(z)``, starting at the identity) if H = D."""
+
+    def __init__(
+        self,
+        latent_dim: int,
+        n_features: int,
+        hidden_layer_sizes: Sequence[int] | None = None,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.residual = latent_dim == n_features
+        self.net = MLP(
+            latent_dim, n_features, hidden_sizes(hidden_layer_sizes, n_features), activation
+        )
+        if self.residual:
+            zero_(last_linear(self.net))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.net(z)
+        return z + out if self.residual else out
+
+
+def default_generator(latent_dim: int, n_features: int) -> Callable[..., nn.Module]:
+    """Builder of the default G from its settings (``generator__*``)."""
+
+    def mlp_generator(hidden_layer_sizes=None, activation="relu") -> nn.Module:
+        return Generator(latent_dim, n_features, hidden_layer_sizes, activation)
+
+    return mlp_generator
+
+
+def default_maps(n_models: int, n_features: int) -> Callable[..., nn.Module]:
+    """Builder of the default K maps (either map role): batched MLPs, residual by default."""
+
+    def batched_mlp_maps(hidden_layer_sizes=None, activation="relu", residual=True):
+        sizes = hidden_sizes(hidden_layer_sizes, n_features)
+        net = BatchedMLP(n_models, n_features, n_features, sizes, activation)
+        return ResidualMaps(net) if residual else net
+
+    return batched_mlp_maps
+
+
+def default_potentials(n_models: int, n_features: int) -> Callable[..., nn.Module]:
+    """Builder of the default K potentials: batched MLPs R^D -> R."""
+
+    def batched_mlp_potentials(hidden_layer_sizes=None, activation="relu"):
+        sizes = hidden_sizes(hidden_layer_sizes, n_features)
+        return BatchedMLP(n_models, n_features, 1, sizes, activation)
+
+    return batched_mlp_potentials
+
+
+def ot_solver(
+    build: Callable[..., nn.Module], map_role: str, n_models: int, n_features: int
+) -> MaxMinOTSolver:
+    """K max-min OT problems: the maps of ``map_role`` and their potentials.
+
+    ``build(role, in_features=, out_features=, default=)`` builds a role's network (the
+    estimator's ``_network``); the maps are built first, then the potentials (the order of
+    the solver's own defaults, so that a seed gives the same networks).
+    """
+    K, d = n_models, n_features
+    maps = build(map_role, in_features=d, out_features=d, default=default_maps(K, d))
+    potentials = build("potential", in_features=d, out_features=1, default=default_potentials(K, d))
+    return MaxMinOTSolver(K, d, map=maps, potential=potentials)
+
+
+# ---------------------------------------------------------------------- pieces of the steps
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The paper's regression loss ``1/2 |x - x'|^2``, averaged over the batch."""
+    return 0.5 * ((pred - target) ** 2).sum(-1).mean()
+
+
+def average_of_maps(solver: MaxMinOTSolver, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``sum_k a_k T_k(y)`` for rows ``y`` (B, D); ``weights`` of shape (K,)."""
+    K = weights.shape[0]
+    return (weights[:, None, None] * solver.transport(y.expand(K, *y.shape))).sum(0)
+
+
+def generated_sampler(
+    generator: nn.Module, latent: Callable[[int], torch.Tensor], n_copies: int
+) -> Callable[[int], torch.Tensor]:
+    """``draw(B) -> (K, B, D)``: B points of G#S (no gradient), seen by all K problems."""
+
+    def draw(n: int) -> torch.Tensor:
+        with torch.no_grad():
+            y = generator(latent(n))
+        return y.expand(n_copies, *y.shape)
+
+    return draw
+
+
+def _out_of_time(deadline: float | None) -> bool:
+    return deadline is not None and time.perf_counter() >= deadline
+
+
+# ---------------------------------------------------------------------- Algorithm 1
+def fixed_point_step(
+    *,
+    generator: nn.Module,
+    inverse_maps: MaxMinOTSolver,
+    draw_inputs: Callable[[int], torch.Tensor],
+    latent: Callable[[int], torch.Tensor],
+    weights: torch.Tensor,
+    generator_optimizer: torch.optim.Optimizer,
+    potential_optimizer: torch.optim.Optimizer,
+    map_optimizer: torch.optim.Optimizer,
+    regression_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    n_potential_steps: int,
+    n_map_steps: int,
+    n_generator_steps: int,
+    batch_size: int,
+    deadline: float | None = None,
+) -> Step:
+    """One outer iteration of Algorithm 1 as ``step(i) -> losses``.
+
+    ``draw_inputs(B) -> (K, B, D)`` draws every input, ``latent(B) -> (B, H)`` the noise z,
+    ``weights`` are the a_k (K,). An outer iteration holds K_v (1 + K_T) + K_G updates: it
+    stops inside when ``deadline`` (a ``time.perf_counter()`` value) has passed, so that the
+    fit's time limit is tight.
+    """
+    K_v, K_G, B = int(n_potential_steps), int(n_generator_steps), int(batch_size)
+    solver_step = inverse_maps.make_step(  # the max-min problems G#S -> P_k
+        generated_sampler(generator, latent, weights.shape[0]),
+        draw_inputs,
+        batch_size=B,
+        n_map_steps=n_map_steps,
+        potential_optimizer=potential_optimizer,
+        map_optimizer=map_optimizer,
+    )
+    generator_old = copy.deepcopy(generator)  # G_0
+    for p in generator_old.parameters():
+        p.requires_grad_(False)
+    zero = torch.zeros((), device=weights.device)
+
+    def step(i: int) -> dict[str, torch.Tensor]:
+        # 1. OT solvers: K_v potential updates, each followed by K_T map updates.
+        sums = dict.fromkeys(SOLVER_LOSSES, zero)
+        n_v = 0
+        for _ in range(K_v):
+            if _out_of_time(deadline):
+                break
+            for name, value in solver_step(i).items():
+                sums[name] = sums.get(name, zero) + value
+            n_v += 1
+        # 2. Generator regression: G_0 <- copy(G), then K_G updates of G towards
+        #    sum_k a_k T_k(G_0(z)).
+        generator_old.load_state_dict(generator.state_dict())
+        loss_sum, n_g = zero, 0
+        for _ in range(K_G):
+            if _out_of_time(deadline):
+                break
+            z = latent(B)
+            with torch.no_grad():
+                target = average_of_maps(inverse_maps, generator_old(z), weights)
+            loss = regression_loss(generator(z), target)
+            generator_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            generator_optimizer.step()
+            loss_sum = loss_sum + loss.detach()
+            n_g += 1
+        out = {name: value / max(n_v, 1) for name, value in sums.items()}
+        out["inverse_map"] = out.pop("map")
+        out["generator"] = loss_sum / max(n_g, 1)
+        return out
+
+    return step
+
+
+# ---------------------------------------------------------------------- Algorithm 2
+def maps_to_barycenter_step(
+    *,
+    maps: MaxMinOTSolver,
+    generator: nn.Module,
+    draw_inputs: Callable[[int], torch.Tensor],
+    latent: Callable[[int], torch.Tensor],
+    potential_optimizer: torch.optim.Optimizer,
+    map_optimizer: torch.optim.Optimizer,
+    n_map_steps: int,
+    batch_size: int,
+) -> Step:
+    """One iteration of Algorithm 2: the max-min step of the maps P_k -> G#S (G fixed).
+
+    Its losses are recorded as ``transform_potential``, ``transform_map`` and
+    ``transform_transport_cost``.
+    """
+    solver_step = maps.make_step(
+        draw_inputs,
+        generated_sampler(generator, latent, maps.n_problems),
+        batch_size=batch_size,
+        n_map_steps=n_map_steps,
+        potential_optimizer=potential_optimizer,
+        map_optimizer=map_optimizer,
+    )
+
+    def step(i: int) -> dict[str, torch.Tensor]:
+        return {f"transform_{name}": value for name, value in solver_step(i).items()}
+
+    return step

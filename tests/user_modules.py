@@ -1,0 +1,81 @@
+"""Networks a user hands in, for the tests that every role of every estimator trains them.
+
+* :class:`UserMLP` -- a plain torch MLP taking the role's sizes, as a user writes one;
+* :class:`UserConv` -- a small convolutional network on 1 x 16 x 16 images given as flat rows
+  of 256 columns (other input widths are first lifted to 16 x 16 by a linear layer, as a
+  DCGAN-style generator does);
+* :func:`image_inputs` -- three small inputs of flat 16 x 16 "images";
+* :func:`params_changed` -- whether a fitted role network moved away from a reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+SIDE = 16
+N_PIXELS = SIDE * SIDE
+
+
+class UserMLP(nn.Module):
+    """``in_features -> hidden -> hidden -> out_features`` with SiLU activations."""
+
+    def __init__(self, in_features: int, out_features: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_features, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, out_features),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class UserConv(nn.Module):
+    """A small CNN on 1 x 16 x 16 images given as flat rows."""
+
+    def __init__(self, in_features: int, out_features: int, channels: int = 4) -> None:
+        super().__init__()
+        lift = [] if in_features == N_PIXELS else [nn.Linear(in_features, N_PIXELS)]
+        self.net = nn.Sequential(
+            *lift,
+            nn.Unflatten(1, (1, SIDE, SIDE)),
+            nn.Conv2d(1, channels, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Flatten(),
+            nn.Linear(channels * (SIDE // 2) ** 2, out_features),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def image_inputs(n: int = 60, seed: int = 0) -> list[np.ndarray]:
+    """Three inputs of ``n`` flat 16 x 16 images: blobs at three places, plus noise."""
+    rng = np.random.RandomState(seed)
+    yy, xx = np.mgrid[0:SIDE, 0:SIDE]
+    out = []
+    for cy, cx in [(4, 4), (8, 11), (12, 6)]:
+        rows = []
+        for _ in range(n):
+            py, px = cy + rng.randn(), cx + rng.randn()
+            img = np.exp(-((yy - py) ** 2 + (xx - px) ** 2) / 6.0)
+            rows.append(img.ravel() + 0.05 * rng.randn(N_PIXELS))
+        out.append(np.asarray(rows))
+    return out
+
+
+def params_changed(module: nn.Module, reference: dict[str, torch.Tensor]) -> bool:
+    """Whether any parameter of ``module`` differs from the ``reference`` state dict."""
+    state = module.state_dict()
+    return any(
+        not torch.equal(state[k].detach().cpu(), v.detach().cpu())
+        for k, v in reference.items()
+        if k in state
+    )
