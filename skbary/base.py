@@ -40,6 +40,7 @@ from skorch.history import History
 from skorch.utils import params_for
 from torch import nn
 
+from .nn.affine import DENSE_MAX_FEATURES
 from .nn.roles import Role, build_network
 from .training import (
     LR_SCHEDULES,
@@ -57,8 +58,9 @@ _FUSABLE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
 __all__ = ["BaseBarycenter", "NeuralBarycenter", "Role"]
 
 #: Above this many features the routing model of unlabelled rows (``transform`` without
-#: ``k``) keeps a diagonal covariance per input instead of a full d x d one.
-ROUTING_FULL_COVARIANCE_MAX_FEATURES = 512
+#: ``k``) keeps a diagonal covariance per input instead of a full d x d one (the package's
+#: one threshold for dense state, :data:`skbary.nn.affine.DENSE_MAX_FEATURES`).
+ROUTING_FULL_COVARIANCE_MAX_FEATURES = DENSE_MAX_FEATURES
 
 
 def _has_inverse(estimator: BaseBarycenter) -> bool:
@@ -454,6 +456,10 @@ class NeuralBarycenter(BaseBarycenter):
 
     _roles: ClassVar[dict[str, Role]] = {}
     _prefixes: ClassVar[tuple[str, ...]] = ("optimizer",)
+    #: How :meth:`_fit_standardisation` measures the spread: ``"pooled"`` (around the
+    #: barycenter's mean: the inputs' own spread and their distances apart) or ``"within"``
+    #: (around each input's own mean: the scale of the barycenter itself).
+    _standardisation_spread: ClassVar[str] = "pooled"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseBarycenter._parameter_constraints,
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -706,8 +712,10 @@ class NeuralBarycenter(BaseBarycenter):
     ) -> list[NDArray]:
         """Set ``center_`` and ``scale_`` and return the inputs in standard coordinates.
 
-        ``center_`` is the barycenter's mean ``sum_k a_k E X_k`` and ``scale_`` the root
-        mean square per coordinate of the inputs around it (one scalar). A translation and
+        ``center_`` is the barycenter's mean ``sum_k a_k E X_k`` and ``scale_`` one scalar,
+        the root mean square per coordinate of the inputs around it (``"pooled"``, the
+        default) or around their own means (``"within"``: the barycenter's own scale, for
+        methods whose generator starts at a standard latent law; ICNN). A translation and
         an isotropic scaling commute with quadratic OT, so the barycenter of the standardised
         inputs is the standardised barycenter, and learning rates, blurs and network
         initialisations need not depend on the data's units. ``enabled=False`` records the
@@ -715,9 +723,11 @@ class NeuralBarycenter(BaseBarycenter):
         """
         d = marginals[0].shape[1]
         if enabled:
-            center = weights @ np.stack([m.mean(axis=0) for m in marginals])
+            means = [m.mean(axis=0) for m in marginals]
+            center = weights @ np.stack(means)
+            around = means if self._standardisation_spread == "within" else [center] * len(means)
             var = sum(
-                a * ((m - center) ** 2).sum(axis=1).mean() for a, m in zip(weights, marginals)
+                a * ((m - c) ** 2).sum(axis=1).mean() for a, m, c in zip(weights, marginals, around)
             )
             scale = float(np.sqrt(var / d)) if var > 0 else 1.0
             if not np.isfinite(scale) or scale <= 0:

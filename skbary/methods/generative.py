@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from ..divergences import entropic_ot, kernel_matrix, mmd2
+from ..nn.affine import DENSE_MAX_FEATURES
 from ..nn.mlp import MLP, BatchedMLP
 from ..nn.residual import ResidualMaps
 from ..nn.roles import Role
@@ -55,7 +56,8 @@ Draw = Callable[[int], torch.Tensor]
 Step = Callable[[int], dict[str, torch.Tensor]]
 
 N_SELF = 8  # minibatches that estimate the inputs' Sinkhorn self-terms
-GAUSSIAN_FULL_MAX_FEATURES = 512  # above: the Gaussian generator's factor is diagonal
+#: Above this many features the Gaussian generator's factor is diagonal.
+GAUSSIAN_FULL_MAX_FEATURES = DENSE_MAX_FEATURES
 
 ROLES = {
     "generator": Role(

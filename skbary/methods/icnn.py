@@ -60,21 +60,21 @@ __all__ = [
     "start_as_translations",
 ]
 
+
+def _potential_role(name: str, description: str) -> Role:
+    """``f`` and ``g``: K input-convex potentials held by one module."""
+    return Role(
+        name,
+        description,
+        defaults={"hidden_layer_sizes": (32, 32), "activation": "celu", "quadratic": True},
+        convex=True,
+        batched=True,
+    )
+
+
 ROLES: dict[str, Role] = {
-    "f": Role(
-        "f",
-        "the potentials f_k, grad f_k mapping the barycenter to input k",
-        defaults={"hidden_layer_sizes": (32, 32), "activation": "celu", "quadratic": True},
-        convex=True,
-        batched=True,
-    ),
-    "g": Role(
-        "g",
-        "the potentials g_k, grad g_k mapping input k to the barycenter",
-        defaults={"hidden_layer_sizes": (32, 32), "activation": "celu", "quadratic": True},
-        convex=True,
-        batched=True,
-    ),
+    "f": _potential_role("f", "the potentials f_k, grad f_k mapping the barycenter to input k"),
+    "g": _potential_role("g", "the potentials g_k, grad g_k mapping input k to the barycenter"),
     "generator": Role(
         "generator",
         "the generator h, latent rows z ([z, a] for NWB-II) to barycenter points",

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..nn.affine import DENSE_MAX_FEATURES
 from ..nn.maps import BatchedGaussianMap, BatchedMap, kl_to_gaussian
 from ..nn.mlp import BatchedMLP
 from ..nn.potentials import CongruentPotentials
@@ -63,7 +64,7 @@ __all__ = [
 
 #: Up to this barycenter dimension the quadratic part of the potentials and the KL prior's
 #: covariance are full d x d matrices; above it diagonal (no d x d state for images).
-FULL_MAX_FEATURES = 512
+FULL_MAX_FEATURES = DENSE_MAX_FEATURES
 
 ROLES: dict[str, Role] = {
     "map": Role(

@@ -41,12 +41,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .activations import Activation, get_activation
+from .affine import DENSE_MAX_FEATURES
 
 __all__ = ["FULL_QUADRATIC_MAX_FEATURES", "BatchedICNN", "FICNN", "InputConvexNetwork"]
 
 #: Up to this many features BatchedICNN's quadratic term is a full (K, d, d) matrix; above,
 #: ``quadratic=True`` gives a diagonal one (no d x d state for image-sized rows).
-FULL_QUADRATIC_MAX_FEATURES = 512
+FULL_QUADRATIC_MAX_FEATURES = DENSE_MAX_FEATURES
 
 # the input-convex networks' own parameters of the table's activations
 _ACTIVATION_PARAMS = {"leaky_relu": {"negative_slope": 0.2}}

@@ -30,14 +30,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .init import identity_, last_linear, scale_
-from .mlp import BatchedLinear, BatchedMLP
+from .affine import identity_skip
+from .init import last_linear, scale_
+from .mlp import BatchedMLP
 
 __all__ = ["BatchedMap", "BatchedGaussianMap", "kl_to_gaussian"]
-
-
-def _skip_one(skip: BatchedLinear, x: torch.Tensor, k: int) -> torch.Tensor:
-    return torch.addmm(skip.bias[k], x, skip.weight[k])
 
 
 class BatchedMap(nn.Module):
@@ -89,7 +86,7 @@ class BatchedMap(nn.Module):
             n_models, in_features + self.noise_dim, out_features, hidden_layer_sizes, activation
         )
         scale_(last_linear(self.mlp), init_scale)
-        self.skip = identity_(BatchedLinear(n_models, in_features, out_features)) if skip else None
+        self.skip = identity_skip(n_models, in_features, out_features) if skip else None
 
     @property
     def stochastic(self) -> bool:
@@ -126,7 +123,7 @@ class BatchedMap(nn.Module):
         x, inp = self._split(x, noise)
         h = self.mlp.forward_one(inp, k)
         if self.skip is not None:
-            h = h + _skip_one(self.skip, x, k)
+            h = h + self.skip.forward_one(x, k)
         return h
 
 
@@ -173,7 +170,7 @@ class BatchedGaussianMap(nn.Module):
             n_models, in_features, 2 * out_features, hidden_layer_sizes, activation
         )
         scale_(last_linear(self.mlp), init_scale)
-        self.skip = identity_(BatchedLinear(n_models, in_features, out_features)) if skip else None
+        self.skip = identity_skip(n_models, in_features, out_features) if skip else None
         self.log_std_offset = math.log(init_std)
         self.min_log_std = float(min_log_std)
         self.max_log_std = float(max_log_std)
@@ -196,7 +193,7 @@ class BatchedGaussianMap(nn.Module):
     def forward_one(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """Plan k alone: x (B, in) -> ``[mu(x), log-std offset]`` (B, 2 * out)."""
         h = self.mlp.forward_one(x, k)
-        return self._head(x, h, None if self.skip is None else _skip_one(self.skip, x, k))
+        return self._head(x, h, None if self.skip is None else self.skip.forward_one(x, k))
 
     def mean_log_std(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``mu(x)`` and ``log sigma(x)``, each (K, B, out), for x (K, B, in)."""
@@ -204,17 +201,6 @@ class BatchedGaussianMap(nn.Module):
         mu, offset = h[..., : self.out_features], h[..., self.out_features :]
         log_std = (offset + self.log_std_offset).clamp(self.min_log_std, self.max_log_std)
         return mu, log_std
-
-    @staticmethod
-    def kl_to_gaussian(
-        mu: torch.Tensor,
-        log_std: torch.Tensor,
-        prior_mean: torch.Tensor,
-        prior_precision: torch.Tensor,
-        prior_logdet: torch.Tensor,
-    ) -> torch.Tensor:
-        """:func:`kl_to_gaussian` (kept here for the map's users)."""
-        return kl_to_gaussian(mu, log_std, prior_mean, prior_precision, prior_logdet)
 
 
 def kl_to_gaussian(

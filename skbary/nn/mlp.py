@@ -67,6 +67,10 @@ class BatchedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
 
+    def forward_one(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """Layer k alone: (B, in) -> (B, out)."""
+        return torch.addmm(self.bias[k], x, self.weight[k])
+
 
 class BatchedMLP(nn.Module):
     """K independent MLPs evaluated together: input (K, B, in), output (K, B, out).
@@ -112,7 +116,7 @@ class BatchedMLP(nn.Module):
         """
         for layer in self.layers:
             if isinstance(layer, BatchedLinear):
-                x = torch.addmm(layer.bias[k], x, layer.weight[k])
+                x = layer.forward_one(x, k)
             else:
                 x = layer(x)
         return x
