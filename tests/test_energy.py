@@ -354,3 +354,16 @@ def test_user_potential_network_trains_and_drives_the_plans(kind):
         for p in g.parameters():
             p.add_(0.5 * torch.randn_like(p))
     assert not np.allclose(before, est.transform(X, 0))
+
+
+def test_epsilon_far_above_the_datas_scale_is_refused_before_training():
+    """Data scaled by 1e-30 with the default epsilon: refused, not NaN or 1e28-wide samples."""
+    rng = np.random.RandomState(0)
+    tiny = [(rng.randn(100, 2) + 2 * k) * 1e-30 for k in range(2)]
+    est = EnergyBarycenter(max_iter=3, batch_size=16, langevin_steps=2, random_state=0)
+    with pytest.raises(ValueError, match="epsilon=0.01 is .* times the inputs' squared scale"):
+        est.fit(tiny)
+    est.set_params(epsilon=0.01e-60).fit(tiny)
+    Y = est.sample(200, random_state=0)
+    spread = np.concatenate(tiny).std()
+    assert 0.2 < Y.std() / spread < 5

@@ -25,6 +25,8 @@ from ..validation import check_rows
 
 __all__ = ["EnergyBarycenter"]
 
+#: epsilon / scale_**2 above this: the plans are independent couplings in float32.
+_MAX_EPSILON_RATIO = 1e10
 _MAX_STORED_ROWS = 100_000
 
 
@@ -387,6 +389,14 @@ class EnergyBarycenter(NeuralBarycenter):
         return self.langevin_init
 
     def _train(self, data: MarginalBatches, weights: NDArray) -> None:
+        ratio = float(self.epsilon) / float(self.scale_) ** 2
+        if ratio > _MAX_EPSILON_RATIO:
+            raise ValueError(
+                f"epsilon={self.epsilon!r} is {ratio:.3g} times the inputs' squared scale "
+                f"(scale_={self.scale_:.3g}): the entropic plans would be the independent "
+                "coupling and the energies overflow. Give epsilon in the data's squared units "
+                "(e.g. 0.01 * scale_**2) or rescale the data."
+            )
         self._store_inputs(data)
         a = torch.as_tensor(weights, dtype=torch.float32, device=self.device_)
         opt = self._make_optimizer(self.potentials_.parameters(), self.lr)

@@ -88,15 +88,22 @@ def _accepted(fn: Callable[..., Any]) -> tuple[set[str], bool]:
 
 
 def _check_names(
-    owner: str, role: Role, settings: Mapping[str, Any], fn: Callable[..., Any]
+    owner: str,
+    role: Role,
+    settings: Mapping[str, Any],
+    fn: Callable[..., Any],
+    label: str | None = None,
 ) -> None:
     names, var_kw = _accepted(fn)
     unknown = sorted(set(settings) - names) if not var_kw else []
     if unknown:
-        target = getattr(getattr(fn, "func", fn), "__name__", None) or type(fn).__name__
+        target = label or getattr(getattr(fn, "func", fn), "__name__", None) or type(fn).__name__
         listed = ", ".join(f"{role.name}__{n}" for n in unknown)
         allowed = ", ".join(
-            f"{role.name}__{n}" for n in sorted(names - {"in_features", "out_features", "n_models"})
+            f"{role.name}__{n}"
+            for n in sorted(
+                (names | set(role.reserved)) - {"in_features", "out_features", "n_models"}
+            )
         )
         raise TypeError(
             f"{owner} got unknown setting(s) {listed} for its {role.name} network "
@@ -166,7 +173,7 @@ def build_network(
     settings = dict(settings)
     if spec is None:
         merged = {k: v for k, v in {**role.defaults, **settings}.items() if k not in role.reserved}
-        _check_names(owner, role, settings, default)
+        _check_names(owner, role, settings, default, label="the default network")
         try:
             return default(**merged)
         except TypeError as exc:
