@@ -21,6 +21,7 @@ from ..costs import resolve_cost
 from ..methods import energy as egbary
 from ..sampling import GaussianProposal
 from ..training import MarginalBatches
+from ..training.optim import freeze_
 from ..validation import check_rows
 
 __all__ = ["EnergyBarycenter"]
@@ -54,9 +55,7 @@ def _frozen(generator: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     if not callable(generator):  # a fitted skbary generative model
         generator = _FittedGenerator(generator)
     if isinstance(generator, nn.Module):
-        generator = copy.deepcopy(generator).eval()
-        for p in generator.parameters():
-            p.requires_grad_(False)
+        generator = freeze_(copy.deepcopy(generator).eval())
     return generator
 
 

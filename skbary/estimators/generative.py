@@ -24,6 +24,7 @@ from ..methods import generative as method
 from ..methods.generative import GaussianGenerator
 from ..solvers import MaxMinOTSolver
 from ..training import MarginalBatches
+from ..training.optim import freeze_
 
 __all__ = ["GenerativeBarycenter", "GaussianGenerator"]
 
@@ -447,9 +448,7 @@ class GenerativeBarycenter(NeuralBarycenter):
             phase="generator",
             decay=[g_opt],
         )
-        self.generator_.eval()
-        for p in self.generator_.parameters():
-            p.requires_grad_(False)
+        freeze_(self.generator_.eval())
 
         self.n_transform_iter_ = 0
         if self.maps_ is None:

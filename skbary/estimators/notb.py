@@ -386,10 +386,8 @@ class NOTBarycenter(NeuralBarycenter):
         step = notb.iteration(
             draw=data.draw,
             push=push,
-            maps=self.maps_,
             potentials=self.potentials_,
             weights=a,
-            n_noise=S,
             batch_size=self.batch_size,
             n_map_steps=self.n_map_steps,
             map_optimizer=opt_map,

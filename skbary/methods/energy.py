@@ -36,6 +36,7 @@ from torch import nn
 from ..nn.mlp import BatchedMLP
 from ..nn.roles import Role
 from ..sampling import GaussianProposal, importance_sample, importance_weights, langevin, resample
+from ..training.optim import descend
 
 __all__ = [
     "ROLES",
@@ -190,12 +191,6 @@ class EnergyPlans:
 
 
 # ---------------------------------------------------------------------- Algorithm 1
-def _descend(loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-
-
 def langevin_step(
     *,
     potentials: Congruent,
@@ -220,7 +215,7 @@ def langevin_step(
         x = draw_inputs(B)  # (K, B, d_in)
         y = plans.langevin(x, potentials, n_steps, generator, deadline)  # (K, B, d)
         loss = (a * potentials(y).mean(dim=1)).sum()
-        _descend(loss, optimizer)
+        descend(optimizer, loss)
         with torch.no_grad():
             cost = (a * plans.cost(x, plans.embedded(y)).mean(dim=1)).sum()
         return {"potential": loss, "cost": cost}
@@ -258,7 +253,7 @@ def importance_step(
             )
             cost = (a * (w * C).sum(-1).mean(-1)).sum()
         loss = (a * (w.mean(dim=1) * F).sum(dim=-1)).sum()
-        _descend(loss, optimizer)
+        descend(optimizer, loss)
         return {"potential": loss, "cost": cost}
 
     return step

@@ -42,6 +42,7 @@ from ..nn.mlp import MLP, BatchedMLP
 from ..nn.residual import ResidualMaps
 from ..nn.roles import Role
 from ..solvers import MaxMinOTSolver
+from ..training.optim import descend, frozen
 
 __all__ = [
     "ROLES",
@@ -143,12 +144,6 @@ def default_maps(n_models: int, n_features: int) -> Callable[..., nn.Module]:
 
 
 # ---------------------------------------------------------------------------- Algorithm 1
-def _descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-
-
 def sinkhorn_step(
     *,
     generator: nn.Module,
@@ -190,7 +185,7 @@ def sinkhorn_step(
             # TrainingDivergedError, instead of crashing inside GeomLoss.
             return {"sinkhorn": torch.full((), float("nan"), device=y.device)}
         loss = (weights * entropic_ot(x, y, blur)).sum() - 0.5 * entropic_ot(y, y2, blur) - const
-        _descend(optimizer, loss)
+        descend(optimizer, loss)
         return {"sinkhorn": loss}
 
     return step
@@ -214,7 +209,7 @@ def mmd_step(
         x = draw_inputs(B)
         y = generator(draw_noise(B))
         loss = (weights * mmd2(x, y, kernel, bandwidth)).sum()
-        _descend(optimizer, loss)
+        descend(optimizer, loss)
         return {"mmd": loss}
 
     return step
@@ -275,8 +270,6 @@ def smmd_step(
         return ((g.pow(2).sum(-1) + 1e-12).sqrt() - 1.0).pow(2).mean(-1)
 
     def step(i: int) -> dict[str, torch.Tensor]:
-        for p in critic_params:
-            p.requires_grad_(True)
         for _ in range(int(n_critic_steps)):
             x = draw_inputs(B)
             with torch.no_grad():
@@ -284,16 +277,15 @@ def smmd_step(
             m = feature_mmd(x, y)
             objective = scale_of(x) * m if scaled else m - lam * gradient_penalty(x, y)
             c_loss = -(weights * objective).sum()
-            _descend(critic_optimizer, c_loss)
-        for p in critic_params:
-            p.requires_grad_(False)
-        x = draw_inputs(B)
-        y = generator(draw_noise(B))
-        m = feature_mmd(x, y)
-        if scaled:
-            m = scale_of(x).detach() * m
-        g_loss = (weights * m).sum()
-        _descend(generator_optimizer, g_loss)
+            descend(critic_optimizer, c_loss)
+        with frozen(critic_params):  # the generator step (critics fixed)
+            x = draw_inputs(B)
+            y = generator(draw_noise(B))
+            m = feature_mmd(x, y)
+            if scaled:
+                m = scale_of(x).detach() * m
+            g_loss = (weights * m).sum()
+            descend(generator_optimizer, g_loss)
         return {"generator": g_loss, "critic": c_loss}
 
     return step

@@ -47,6 +47,7 @@ from torch import nn
 from ..nn.icnn import FULL_QUADRATIC_MAX_FEATURES, BatchedICNN
 from ..nn.roles import Role
 from ..training import MarginalBatches
+from ..training.optim import descend
 
 __all__ = [
     "ROLES",
@@ -264,9 +265,7 @@ class NWBIteration:
         surrogate = ((dfG - y) * G).sum(-1).mean(1).sum()
         R = getattr(self.g, "convexity_penalty", None)
         penalty = self.convexity_penalty * R() if R is not None else G.new_zeros(())
-        self.opt_g.zero_grad(set_to_none=True)
-        (surrogate + penalty).backward()
-        self.opt_g.step()
+        descend(self.opt_g, surrogate + penalty)
         return penalty
 
     def f_step(self, x: torch.Tensor, G: torch.Tensor, ctx2: torch.Tensor | None):
@@ -274,9 +273,7 @@ class NWBIteration:
         K, B = x.shape[0], self.batch_size
         fv = self.f(torch.cat([x, G], dim=1), ctx2).view(K, 2, B)  # both halves in one call
         loss = (fv[:, 0] - fv[:, 1]).mean(1).sum()
-        self.opt_f.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_f.step()
+        descend(self.opt_f, loss)
         getattr(self.f, "clip_", lambda: None)()
         return fv, loss
 

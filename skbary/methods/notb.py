@@ -364,10 +364,8 @@ def iteration(
     *,
     draw: Callable[[int], torch.Tensor],
     push: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-    maps: nn.Module,
     potentials: Potentials,
     weights: torch.Tensor,
-    n_noise: int,
     batch_size: int,
     n_map_steps: int,
     map_optimizer: torch.optim.Optimizer,
@@ -375,19 +373,13 @@ def iteration(
     average: ParameterAverage | None = None,
 ) -> Callable[[int], Mapping[str, torch.Tensor]]:
     """One iteration of Algorithm 1: ``step(i) -> {"potential": V_f, "map": V_T,
-    "transport_cost": sum_k a_k E C^_k}`` (congruent form of the max-min step)."""
-    K = int(weights.shape[0])
-
-    def potential(y: torch.Tensor) -> torch.Tensor:  # (K, B*S, d) -> (K, B), mean over draws
-        f = potentials(y)
-        return f if n_noise == 1 else f.view(K, -1, n_noise).mean(-1)
-
+    "transport_cost": sum_k a_k E C^_k}`` (congruent form of the max-min step; the
+    potentials are averaged over all B*S plan draws of a minibatch)."""
     return maxmin_step(
         draw_source=draw,
         push=push,
-        potential=potential,
+        potential=potentials,
         potential_params=list(potentials.parameters()),
-        map_params=list(maps.parameters()),
         potential_optimizer=potential_optimizer,
         map_optimizer=map_optimizer,
         batch_size=batch_size,

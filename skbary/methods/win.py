@@ -39,6 +39,7 @@ from ..nn.mlp import MLP, BatchedMLP
 from ..nn.residual import ResidualMaps
 from ..nn.roles import Role
 from ..solvers import MaxMinOTSolver
+from ..training.optim import descend, freeze_
 
 __all__ = [
     "ROLES",
@@ -228,9 +229,7 @@ def fixed_point_step(
         potential_optimizer=potential_optimizer,
         map_optimizer=map_optimizer,
     )
-    generator_old = copy.deepcopy(generator)  # G_0
-    for p in generator_old.parameters():
-        p.requires_grad_(False)
+    generator_old = freeze_(copy.deepcopy(generator))  # G_0
     zero = torch.zeros((), device=weights.device)
 
     def step(i: int) -> dict[str, torch.Tensor]:
@@ -254,9 +253,7 @@ def fixed_point_step(
             with torch.no_grad():
                 target = average_of_maps(inverse_maps, generator_old(z), weights)
             loss = regression_loss(generator(z), target)
-            generator_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            generator_optimizer.step()
+            descend(generator_optimizer, loss)
             loss_sum = loss_sum + loss.detach()
             n_g += 1
         out = {name: value / max(n_v, 1) for name, value in sums.items()}

@@ -590,6 +590,31 @@ class BatchedICNN(InputConvexNetwork):
         xq = torch.einsum("kbi,kbij->kbj", x, Q)
         return xq, (torch.einsum("kbj,kbij->kbi", xq, Q) if need_grad else None)
 
+    def _preactivation(self, l: int, x, u, z, Wz, sel):
+        """Pre-activation of layer l, with its x-gate and z-gate (None without a context).
+
+        ``W_x^l (x * xgate) + W_u^l u + W_z^l (z * zgate) + b^l``, the PICNN layer.
+        """
+        xg = zg = None
+        if u is None:
+            pre = torch.baddbmm(sel(self.b[l]), x, sel(self.Wx[l]))
+            if l > 0:
+                pre = pre + torch.bmm(z, Wz[l - 1])
+            return pre, xg, zg
+        xg = torch.baddbmm(sel(self.bxu[l]), u, sel(self.Wxu[l]))
+        pre = torch.baddbmm(sel(self.b[l]), x * xg, sel(self.Wx[l]))
+        pre = pre + torch.bmm(u, sel(self.Wu[l]))
+        if l > 0:
+            zg = F.relu(torch.baddbmm(sel(self.bzu[l - 1]), u, sel(self.Wzu[l - 1])))
+            pre = pre + torch.bmm(z * zg, Wz[l - 1])
+        return pre, xg, zg
+
+    def _next_context(self, l: int, u, sel):
+        """The context path's next layer (None stays None)."""
+        if u is None:
+            return None
+        return getattr(F, self.context_activation)(torch.baddbmm(sel(self.v[l]), u, sel(self.V[l])))
+
     def value_and_gradient(
         self,
         x: torch.Tensor,
@@ -613,24 +638,10 @@ class BatchedICNN(InputConvexNetwork):
         saved = []  # per hidden layer: (act'(pre), x-gate or None, z-gate or None)
         z = None
         for l in range(n_layers - 1):
-            xg = zg = None
-            if u is None:
-                pre = torch.baddbmm(sel(self.b[l]), x, sel(self.Wx[l]))
-                if l > 0:
-                    pre = pre + torch.bmm(z, Wz[l - 1])
-            else:
-                xg = torch.baddbmm(sel(self.bxu[l]), u, sel(self.Wxu[l]))
-                pre = torch.baddbmm(sel(self.b[l]), x * xg, sel(self.Wx[l]))
-                pre = pre + torch.bmm(u, sel(self.Wu[l]))
-                if l > 0:
-                    zg = F.relu(torch.baddbmm(sel(self.bzu[l - 1]), u, sel(self.Wzu[l - 1])))
-                    pre = pre + torch.bmm(z * zg, Wz[l - 1])
+            pre, xg, zg = self._preactivation(l, x, u, z, Wz, sel)
             saved.append((act.derivative(pre), xg, zg))
             z = act.function(pre)
-            if u is not None:
-                u = getattr(F, self.context_activation)(
-                    torch.baddbmm(sel(self.v[l]), u, sel(self.V[l]))
-                )
+            u = self._next_context(l, u, sel)
         # output layer (width 1)
         L = n_layers - 1
         WxL, WzL = sel(self.Wx[L]), Wz[L - 1]  # (K, d, 1), (K, w, 1)
@@ -686,23 +697,10 @@ class BatchedICNN(InputConvexNetwork):
         n_layers = len(self.Wx)
         z = None
         for l in range(n_layers):
-            if u is None:
-                pre = torch.baddbmm(sel(self.b[l]), x, sel(self.Wx[l]))
-                if l > 0:
-                    pre = pre + torch.bmm(z, Wz[l - 1])
-            else:
-                xg = torch.baddbmm(sel(self.bxu[l]), u, sel(self.Wxu[l]))
-                pre = torch.baddbmm(sel(self.b[l]), x * xg, sel(self.Wx[l]))
-                pre = pre + torch.bmm(u, sel(self.Wu[l]))
-                if l > 0:
-                    gate = F.relu(torch.baddbmm(sel(self.bzu[l - 1]), u, sel(self.Wzu[l - 1])))
-                    pre = pre + torch.bmm(z * gate, Wz[l - 1])
+            pre, _, _ = self._preactivation(l, x, u, z, Wz, sel)
             if l < n_layers - 1:
                 z = act(pre)
-                if u is not None:
-                    u = getattr(F, self.context_activation)(
-                        torch.baddbmm(sel(self.v[l]), u, sel(self.V[l]))
-                    )
+                u = self._next_context(l, u, sel)
         out = pre.squeeze(-1)
         if self.quadratic:
             xq, _ = self._quadratic(x, u, sel, need_grad=False)

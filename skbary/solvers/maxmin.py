@@ -77,6 +77,7 @@ from ..costs import Cost, resolve_cost
 from ..nn.mlp import BatchedMLP
 from ..nn.residual import ResidualMaps
 from ..training import TrainingLoop
+from ..training.optim import descend, frozen
 
 __all__ = ["MaxMinOTSolver", "fit_ot_maps", "maxmin_step"]
 
@@ -90,7 +91,6 @@ def maxmin_step(
     push: Push,
     potential: Callable[[torch.Tensor], torch.Tensor],
     potential_params: Sequence[torch.Tensor],
-    map_params: Sequence[torch.Tensor],
     potential_optimizer: torch.optim.Optimizer,
     map_optimizer: torch.optim.Optimizer,
     batch_size: int,
@@ -123,8 +123,8 @@ def maxmin_step(
         used there, so push may skip it and return None).
     potential : callable
         ``potential(y) -> (K, N)``, v_k at block k of y.
-    potential_params, map_params : sequence of Tensor
-        Frozen in turn (no gradient is computed for the player that does not move).
+    potential_params : sequence of Tensor
+        Frozen during the map steps (no gradient is computed for them there).
     potential_optimizer, map_optimizer : torch.optim.Optimizer
     batch_size, n_map_steps : int
     draw_target : callable, optional
@@ -141,45 +141,30 @@ def maxmin_step(
         the losses are averaged over the K problems).
     """
     B, n_map_steps = int(batch_size), int(n_map_steps)
-    pot_params, map_params = list(potential_params), list(map_params)
+    pot_params = list(potential_params)
 
     def reduce(per_problem: torch.Tensor) -> torch.Tensor:
         return per_problem.sum() if weights is None else (weights * per_problem).sum()
 
-    def set_grad(params: list[torch.Tensor], flag: bool) -> None:
-        for t in params:
-            t.requires_grad_(flag)
-
     def step(i: int) -> dict[str, torch.Tensor]:
-        # potential step (the map frozen)
-        set_grad(map_params, False)
-        try:
-            with torch.no_grad():
-                y, _ = push(draw_source(B), with_cost=False)
-            per = potential(y).mean(1)
-            if draw_target is not None:
-                per = per - potential(draw_target(B)).mean(1)
-            loss_v = reduce(per)
-            potential_optimizer.zero_grad(set_to_none=True)
-            loss_v.backward()
-            potential_optimizer.step()
-        finally:
-            set_grad(map_params, True)
+        # potential step (the plan's draws taken without gradient: the map does not move)
+        with torch.no_grad():
+            y, _ = push(draw_source(B), with_cost=False)
+        per = potential(y).mean(1)
+        if draw_target is not None:
+            per = per - potential(draw_target(B)).mean(1)
+        loss_v = reduce(per)
+        descend(potential_optimizer, loss_v)
         # map steps (the potential frozen)
         out = {"potential": loss_v.detach()}
-        set_grad(pot_params, False)
-        try:
+        with frozen(pot_params):
             for _ in range(n_map_steps):
                 y, cost = push(draw_source(B), with_cost=True)
                 transport = reduce(cost.mean(1))
                 loss_t = transport - reduce(potential(y).mean(1))
-                map_optimizer.zero_grad(set_to_none=True)
-                loss_t.backward()
-                map_optimizer.step()
+                descend(map_optimizer, loss_t)
                 if after_map_step is not None:
                     after_map_step()
-        finally:
-            set_grad(pot_params, True)
         if n_map_steps:
             out["map"] = loss_t.detach()
             out["transport_cost"] = transport.detach()
@@ -323,7 +308,6 @@ class MaxMinOTSolver(nn.Module):
             push=push,
             potential=self.potential_value,
             potential_params=list(self.potential.parameters()),
-            map_params=list(self.map.parameters()),
             potential_optimizer=potential_optimizer,
             map_optimizer=map_optimizer,
             batch_size=batch_size,

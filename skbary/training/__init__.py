@@ -5,6 +5,7 @@
 * :mod:`~skbary.training.sources` -- :class:`MarginalBatches`: minibatches of the K inputs.
 * :mod:`~skbary.training.schedules` -- :class:`LRDecay`: the learning-rate schedules.
 * :mod:`~skbary.training.device` -- device resolution and CPU thread count.
+* :mod:`~skbary.training.optim` -- ``descend`` (one optimiser step) and ``frozen`` players.
 """
 
 from ..exceptions import TrainingDivergedError
