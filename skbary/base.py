@@ -456,10 +456,11 @@ class NeuralBarycenter(BaseBarycenter):
 
     _roles: ClassVar[dict[str, Role]] = {}
     _prefixes: ClassVar[tuple[str, ...]] = ("optimizer",)
-    #: How :meth:`_fit_standardisation` measures the spread: ``"pooled"`` (around the
-    #: barycenter's mean: the inputs' own spread and their distances apart) or ``"within"``
-    #: (around each input's own mean: the scale of the barycenter itself).
-    _standardisation_spread: ClassVar[str] = "pooled"
+    #: How :meth:`_fit_standardisation` measures the spread: ``"within"`` (around each
+    #: input's own mean: the scale of the barycenter itself, which the UVP metrics and the
+    #: maps' precision are relative to; the default) or ``"pooled"`` (around the barycenter's
+    #: mean: also the inputs' distances apart).
+    _standardisation_spread: ClassVar[str] = "within"
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseBarycenter._parameter_constraints,
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -713,9 +714,12 @@ class NeuralBarycenter(BaseBarycenter):
         """Set ``center_`` and ``scale_`` and return the inputs in standard coordinates.
 
         ``center_`` is the barycenter's mean ``sum_k a_k E X_k`` and ``scale_`` one scalar,
-        the root mean square per coordinate of the inputs around it (``"pooled"``, the
-        default) or around their own means (``"within"``: the barycenter's own scale, for
-        methods whose generator starts at a standard latent law; ICNN). A translation and
+        the root mean square per coordinate of the inputs around their own means
+        (``"within"``, the default: the barycenter's own scale) or around the barycenter's
+        mean (``"pooled"``: WIN and Generative, whose measured results were made with it).
+        On inputs far apart relative to their spread the pooled scale shrinks the
+        barycenter to a dot: NOT's quickstart fit (means 12 apart, unit spreads, 60 s) gave
+        weighted L2-UVP 16 % with it against 0.11 % with "within". A translation and
         an isotropic scaling commute with quadratic OT, so the barycenter of the standardised
         inputs is the standardised barycenter, and learning rates, blurs and network
         initialisations need not depend on the data's units. ``enabled=False`` records the

@@ -214,6 +214,8 @@ class GenerativeBarycenter(NeuralBarycenter):
     (4, 2)
     """
 
+    # the spread around the barycenter's mean: the measured results were made with it
+    _standardisation_spread = "pooled"
     _roles = method.ROLES
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,

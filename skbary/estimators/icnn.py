@@ -170,8 +170,6 @@ class ICNNBarycenter(NeuralBarycenter):
     """
 
     _learns_inverse = True
-    # h starts as the latent law N(0, I): standardise by the barycenter's own scale
-    _standardisation_spread = "within"
     _roles = nwb.ROLES
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,

@@ -155,6 +155,8 @@ class WINBarycenter(NeuralBarycenter):
         See :class:`~skbary.base.NeuralBarycenter`.
     """
 
+    # the spread around the barycenter's mean: the measured results were made with it
+    _standardisation_spread = "pooled"
     _roles = win.ROLES
     _learns_inverse = True
     _parameter_constraints = {
