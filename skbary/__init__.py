@@ -10,7 +10,7 @@ from .estimators import (
     NOTBarycenter,
     WINBarycenter,
 )
-from .exceptions import NotLearnedError, TrainingDivergedError
+from .exceptions import DiscreteSampleWarning, NotLearnedError, TrainingDivergedError
 from .pipeline import BarycenterMapper
 from .validation import stack
 
@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BarycenterMapper",
+    "DiscreteSampleWarning",
     "EnergyBarycenter",
     "FreeSupportBarycenter",
     "GaussianBarycenter",

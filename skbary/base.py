@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import numbers
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -35,11 +37,17 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _get_feature_names,
+    check_is_fitted,
+    validate_data,
+)
 from skorch.history import History
 from skorch.utils import params_for
 from torch import nn
 
+from .exceptions import DiscreteSampleWarning
 from .nn.affine import DENSE_MAX_FEATURES
 from .nn.roles import Role, build_network
 from .training import (
@@ -47,6 +55,7 @@ from .training import (
     LRDecay,
     MarginalBatches,
     TrainingLoop,
+    float32_default,
     resolve_device,
     torch_threads,
 )
@@ -61,6 +70,45 @@ __all__ = ["BaseBarycenter", "NeuralBarycenter", "Role"]
 #: ``k``) keeps a diagonal covariance per input instead of a full d x d one (the package's
 #: one threshold for dense state, :data:`skbary.nn.affine.DENSE_MAX_FEATURES`).
 ROUTING_FULL_COVARIANCE_MAX_FEATURES = DENSE_MAX_FEATURES
+
+#: Held while torch's process-wide default generator is seeded (:meth:`NeuralBarycenter._seeded`).
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
+def _check_same_feature_names(inputs: Sequence[Any]) -> None:
+    """Raise if the inputs of the list form name their columns differently.
+
+    The rows of every input are paired column by column, so DataFrames whose columns are
+    in another order (or are other columns) would be averaged coordinate against the wrong
+    coordinate. Inputs without names (numpy arrays) beside named ones draw scikit-learn's
+    warning, as in ``transform``.
+    """
+    names = [_get_feature_names(X) for X in inputs]
+    named = [k for k, n in enumerate(names) if n is not None]
+    if not named:
+        return
+    ref = names[named[0]]
+    for k in named[1:]:
+        if len(names[k]) != len(ref) or np.any(names[k] != ref):
+            same_set = len(names[k]) == len(ref) and set(names[k]) == set(ref)
+            hint = (
+                f"the same columns in another order: reorder it, e.g. X[{k}][X[{named[0]}].columns]"
+                if same_set
+                else "other columns"
+            )
+            raise ValueError(
+                f"The inputs' column names differ: X[{k}] has {list(names[k])[:8]} where "
+                f"X[{named[0]}] has {list(ref)[:8]} ({hint}). Inputs are paired column by "
+                "column, so every input must have the same columns in the same order."
+            )
+    if len(named) < len(names):
+        unnamed = [k for k, n in enumerate(names) if n is None]
+        warnings.warn(
+            f"X[{unnamed[0]}] has no column names but X[{named[0]}] has; its columns are "
+            "taken in the named inputs' order.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _has_inverse(estimator: BaseBarycenter) -> bool:
@@ -79,6 +127,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
     _learns_inverse: ClassVar[bool] = False
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "weights": ["array-like", None],
+        "unlabelled_rows": [StrOptions({"error", "guess"})],
     }
 
     # ------------------------------------------------------------------ parameters
@@ -166,6 +215,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         """
         before = dict(self.__dict__)
         try:
+            self._fit_t0 = time.perf_counter()  # max_time counts from here
             with self._fit_context():
                 self._validate_hyperparameters()
                 marginals, a = self._validate_fit_data(X, y, weights)
@@ -214,6 +264,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         if flat is not None:
             validate_data(self, X, reset=True, ensure_all_finite=True, skip_check_array=True)
         else:
+            _check_same_feature_names(X)
             validate_data(self, X[0], reset=True, skip_check_array=True)
         self.n_features_in_ = marginals[0].shape[1]
         self.n_marginals_ = len(marginals)
@@ -244,10 +295,14 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         """
         d = marginals[0].shape[1]
         full = d <= ROUTING_FULL_COVARIANCE_MAX_FEATURES
+        # in units of the data's largest magnitude, so that no squared value overflows (the
+        # argmax over inputs does not depend on the units)
+        unit = max(float(np.abs(m).max()) for m in marginals)
+        self._input_unit = unit if np.isfinite(unit) and unit > 0 else 1.0
         means, scales, logdets = [], [], []
-        for m in marginals:
-            m = m.astype(np.float64)
-            mu = m.mean(axis=0)
+        for raw in marginals:
+            means.append(raw.astype(np.float64).mean(axis=0))  # in the data's units
+            m = raw.astype(np.float64) / self._input_unit
             if full:
                 cov = np.atleast_2d(np.cov(m, rowvar=False, bias=True))
                 cov = cov + (1e-6 * np.trace(cov) / d + 1e-12) * np.eye(d)
@@ -258,7 +313,6 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
                 var = var + 1e-6 * var.mean() + 1e-12
                 L = np.sqrt(var)
                 logdets.append(np.log(var).sum())
-            means.append(mu)
             scales.append(L)
         counts = np.array([len(m) for m in marginals], dtype=np.float64)
         self._input_means = np.stack(means)
@@ -269,20 +323,38 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         if self.n_marginals_ == 1:
             return np.zeros(X.shape[0], dtype=np.int64)
         scores = np.empty((X.shape[0], self.n_marginals_))
+        unit = getattr(self, "_input_unit", 1.0)
         for k in range(self.n_marginals_):
             L = self._input_chols[k]
+            centred = (X - self._input_means[k]) / unit
             if L.ndim == 2:
-                z = np.linalg.solve(L, (X - self._input_means[k]).T)
+                z = np.linalg.solve(L, centred.T)
             else:  # diagonal model
-                z = ((X - self._input_means[k]) / L).T
+                z = (centred / L).T
             scores[:, k] = self._input_logprior[k] - 0.5 * (z**2).sum(axis=0)
         return scores.argmax(axis=1)
 
     # ------------------------------------------------------------------ public API
     def _resolve_k(self, k: Any, X: NDArray) -> NDArray[np.int64]:
-        """Position (0..K-1) of every row's input from ``k`` (label, labels, or None)."""
+        """Position (0..K-1) of every row's input from ``k`` (label, labels, or None).
+
+        ``k=None`` is only unambiguous for one input; with several, the rows are routed by
+        a guess only when the user chose it (``unlabelled_rows="guess"``), else it raises.
+        """
         if k is None:
-            return self._guess_inputs(X)
+            if self.n_marginals_ == 1:
+                return np.zeros(X.shape[0], dtype=np.int64)
+            if getattr(self, "unlabelled_rows", "error") == "guess":
+                return self._guess_inputs(X)
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {self.n_marginals_} inputs (labels "
+                f"{self.input_labels_.tolist()[:10]}), so mapping rows needs k, the input they "
+                "come from: transform(X, k=label) or one label per row. In a Pipeline, wrap "
+                "the estimator in skbary.BarycenterMapper, which routes each row by its group "
+                "(a y given to fit are the inputs' labels, not class labels). To route each "
+                "row to its most likely input under a Gaussian model of every input instead, "
+                "set unlabelled_rows='guess' (rows where inputs overlap get misrouted)."
+            )
         labels = self.input_labels_
         k_arr = np.asarray(k)
         if k_arr.ndim == 0:
@@ -309,14 +381,19 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         return pos.astype(np.int64)
 
     def _route(self, fn: Callable[[NDArray, int], NDArray], X: NDArray, k: Any) -> NDArray:
+        """``fn(rows, position)`` applied to the rows of each input (``k``: see transform)."""
         pos = self._resolve_k(k, X)
-        out = None
-        for kk in np.unique(pos):
-            rows = pos == kk
-            Yk = np.asarray(fn(X[rows], int(kk)), dtype=np.float64)
-            if out is None:
-                out = np.empty((X.shape[0], Yk.shape[1]), dtype=np.float64)
-            out[rows] = Yk
+        inputs = np.unique(pos)
+        with self._inference_context():
+            if len(inputs) == 1:  # no copy of X when all rows come from one input
+                return np.asarray(fn(X, int(inputs[0])), dtype=np.float64)
+            out = None
+            for kk in inputs:
+                rows = pos == kk
+                Yk = np.asarray(fn(X[rows], int(kk)), dtype=np.float64)
+                if out is None:
+                    out = np.empty((X.shape[0], Yk.shape[1]), dtype=np.float64)
+                out[rows] = Yk
         if out is None:
             out = np.empty((0, self.n_features_out_), dtype=np.float64)
         return out
@@ -346,8 +423,66 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         n = check_n_samples(n)
         if random_state is None:
             random_state = getattr(self, "random_state", None)
-        rng = check_random_state(random_state)
-        return np.asarray(self._from_model(self._sample(n, rng)), dtype=np.float64)
+        self._warn_if_discrete(n)
+        return self._draw_chunked(n, check_random_state(random_state), self._sample)
+
+    def _discrete_support(self) -> tuple[int, str] | None:
+        """``(number of distinct points sample can return, advice)`` for a model whose draws
+        come from a finite set; None (the default) for a continuous one."""
+        return None
+
+    def _warn_if_discrete(self, n: int) -> None:
+        """Warn (:class:`~skbary.exceptions.DiscreteSampleWarning`) when ``n`` exceeds the
+        distinct points the fitted model can draw."""
+        support = self._discrete_support()
+        if support is not None and n > support[0]:
+            warnings.warn(
+                f"{type(self).__name__}.sample({n}) draws from at most {support[0]} distinct "
+                f"points, so points repeat. {support[1]}",
+                DiscreteSampleWarning,
+                stacklevel=3,
+            )
+
+    def _draw_chunked(
+        self,
+        n: int,
+        rng: np.random.RandomState,
+        draw: Callable[[int, np.random.RandomState], NDArray],
+    ) -> NDArray[np.float64]:
+        """``n`` draws of ``draw(m, rng)`` (model coordinates) into one float64 array.
+
+        The draws are made in chunks of :meth:`_chunk_rows` rows written into the
+        preallocated output, so the peak extra memory beyond the output is one chunk's.
+        """
+        out = np.empty((n, self.n_features_out_), dtype=np.float64)
+        step = self._chunk_rows(self.n_features_out_)
+        with self._inference_context():
+            for start in range(0, n, step):
+                m = min(step, n - start)
+                out[start : start + m] = self._from_model(draw(m, rng))
+        return out
+
+    @staticmethod
+    def _chunk_rows(n_features: int) -> int:
+        """Rows per inference chunk: about 8 MB of float64 output (256 to 65,536 rows)."""
+        return int(min(65_536, max(256, 2**20 // max(int(n_features), 1))))
+
+    def _inference_context(self) -> contextlib.AbstractContextManager:
+        """Context inference runs in (torch's float32 default for the neural estimators)."""
+        return contextlib.nullcontext()
+
+    def _check_rows(self, X: Any, name: str = "X") -> NDArray:
+        """Validate rows given after fit, as scikit-learn does: fitted, feature names, shape.
+
+        ``X`` (the input space) and ``Y`` (the barycenter space, when it is the input space)
+        must have the column names seen in fit, in the same order: scikit-learn raises for
+        other names or another order and warns when names are present on only one side.
+        """
+        check_is_fitted(self)
+        if name == "X" or self.n_features_out_ == self.n_features_in_:
+            _check_feature_names(self, X, reset=False)
+        n_features = self.n_features_in_ if name == "X" else self.n_features_out_
+        return check_rows(X, n_features, type(self).__name__, name=name)
 
     def transform(self, X: Any, k: Any = None) -> NDArray[np.float64]:
         """Map rows of input ``k`` onto the barycenter.
@@ -365,8 +500,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n, n_features_out_)
         """
-        check_is_fitted(self)
-        X = check_rows(X, self.n_features_in_, type(self).__name__)
+        X = self._check_rows(X)
         return self._route(
             lambda Xk, kk: self._from_model(self._transform(self._to_model(Xk), kk)), X, k
         )
@@ -386,12 +520,9 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n, n_features_in_)
         """
-        check_is_fitted(self)
-        Y = check_rows(Y, self.n_features_out_, type(self).__name__, name="Y")
-        if k is None:
-            if self.n_marginals_ > 1:
-                raise ValueError("inverse_transform needs k, the input to map to.")
-            k = self.input_labels_[0]
+        Y = self._check_rows(Y, name="Y")
+        if k is None and self.n_marginals_ > 1:
+            raise ValueError("inverse_transform needs k, the input to map to.")
         return self._route(
             lambda Yk, kk: self._from_model(self._inverse_transform(self._to_model(Yk), kk)), Y, k
         )
@@ -488,7 +619,13 @@ class NeuralBarycenter(BaseBarycenter):
         return self.history_
 
     def _fit_context(self) -> contextlib.AbstractContextManager:
-        return torch_threads(getattr(self, "n_threads", None))
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch_threads(getattr(self, "n_threads", None)))
+        stack.enter_context(float32_default())
+        return stack
+
+    def _inference_context(self) -> contextlib.AbstractContextManager:
+        return float32_default()
 
     def _validate_hyperparameters(self) -> None:
         super()._validate_hyperparameters()
@@ -592,11 +729,11 @@ class NeuralBarycenter(BaseBarycenter):
         ``start_callbacks=False`` leaves the callbacks' ``on_train_begin`` to the caller
         (the template calls it once the networks are built).
         """
-        # The first optimiser of a process imports torch._dynamo (seconds); do it before the
-        # clock starts so that it does not eat max_time.
+        # The first optimiser of a process imports torch._dynamo (about a second): do it
+        # now, inside the time max_time counts (from the start of fit, validation included).
         import torch._dynamo
 
-        self._t0 = time.perf_counter()
+        self._t0 = self.__dict__.get("_fit_t0", time.perf_counter())
         self.device_ = resolve_device(self.device)
         self._seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         self._generator = torch.Generator(device=self.device_).manual_seed(self._seed)
@@ -628,9 +765,13 @@ class NeuralBarycenter(BaseBarycenter):
         """Context in which torch's CPU generator is seeded (repeatable network init).
 
         Build networks on the CPU inside it, then move them to ``device_``, so that the
-        initial weights do not depend on the device.
+        initial weights do not depend on the device. torch's default generator is
+        process-wide (modules initialise from it), so the block holds a process-wide lock:
+        fits in several threads build their networks one at a time, each from its own seed,
+        and get the networks a sequential fit gets. Training itself draws from the fit's own
+        generator, never from the default one.
         """
-        with torch.random.fork_rng(devices=[]):
+        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
             torch.random.default_generator.manual_seed(self._seed + offset)
             yield
 
@@ -776,17 +917,42 @@ class NeuralBarycenter(BaseBarycenter):
             self._rows.append(np.ascontiguousarray(m, dtype=np.float32))
 
     def _sample_from_rows(
-        self, n: int, rng: np.random.RandomState, push_one: Callable[[NDArray, int], NDArray]
+        self,
+        n: int,
+        rng: np.random.RandomState,
+        push_one: Callable[[NDArray, int], NDArray],
+        smoothing: float = 0.0,
     ) -> NDArray:
         """``n`` draws of ``sum_k a_k T_k # P_k``: input k with probability a_k, a uniform kept
-        row of it, pushed by ``push_one(rows, k)`` (model coordinates)."""
+        row of it, pushed by ``push_one(rows, k)`` (model coordinates).
+
+        ``smoothing > 0`` replaces the empirical ``P_k`` by its Gaussian kernel density
+        estimate: each drawn row is jittered by ``smoothing`` times Scott's bandwidth
+        (:meth:`_row_bandwidths`) before it is pushed, so the draws are continuous.
+        """
         counts = rng.multinomial(n, self.weights_)
-        out = [
-            push_one(self._rows[k][rng.randint(0, len(self._rows[k]), size=int(c))], k)
-            for k, c in enumerate(counts)
-            if c
-        ]
+        bandwidths = self._row_bandwidths() if smoothing else None
+        out = []
+        for k, c in enumerate(counts):
+            if not c:
+                continue
+            rows = self._rows[k][rng.randint(0, len(self._rows[k]), size=int(c))]
+            if bandwidths is not None:
+                noise = rng.standard_normal(rows.shape).astype(np.float32)
+                rows = rows + np.float32(smoothing) * bandwidths[k] * noise
+            out.append(push_one(rows, k))
         return np.concatenate(out)[rng.permutation(n)]
+
+    def _row_bandwidths(self) -> list[NDArray[np.float32]]:
+        """Scott's rule per input: each coordinate's standard deviation times n_k^(-1/(d+4))."""
+        cached = self.__dict__.get("_bandwidths")
+        if cached is None:
+            cached = [
+                (r.std(axis=0) * r.shape[0] ** (-1.0 / (r.shape[1] + 4))).astype(np.float32)
+                for r in self._rows
+            ]
+            self._bandwidths = cached
+        return cached
 
     def _projection(
         self,
@@ -800,8 +966,7 @@ class NeuralBarycenter(BaseBarycenter):
 
         ``project(X_model, k, n_draws, rng)`` returns the mean of the plan of every row.
         """
-        check_is_fitted(self)
-        X = check_rows(X, self.n_features_in_, type(self).__name__)
+        X = self._check_rows(X)
         n_draws = check_n_samples(n_draws, "n_draws")
         rng = check_random_state(self.random_state if random_state is None else random_state)
         return self._route(
@@ -815,7 +980,7 @@ class NeuralBarycenter(BaseBarycenter):
     def _randn(self, shape: tuple[int, ...], rng: np.random.RandomState) -> torch.Tensor:
         """Standard normal noise drawn on the CPU (device-independent), moved to the device."""
         g = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
-        return torch.randn(shape, generator=g).to(self.device_)
+        return torch.randn(shape, generator=g, dtype=torch.float32).to(self.device_)
 
     def _apply(
         self,
@@ -827,14 +992,23 @@ class NeuralBarycenter(BaseBarycenter):
     ) -> NDArray[np.float64]:
         """Apply a torch function to rows in chunks and return float64 numpy.
 
+        Each chunk is moved to the device, mapped and written into one preallocated float64
+        output, so the extra memory is one chunk's whatever the number of rows.
         ``grad=True`` keeps autograd on (maps defined as gradients of potentials).
         """
-        Xt = X if isinstance(X, torch.Tensor) else self._tensor(X)
-        outs = []
-        with torch.set_grad_enabled(grad):
-            for start in range(0, Xt.shape[0], chunk_size):
-                outs.append(fn(Xt[start : start + chunk_size]).detach())
-        return torch.cat(outs).cpu().numpy().astype(np.float64)
+        n = X.shape[0]
+        out: NDArray[np.float64] | None = None
+        with torch.set_grad_enabled(grad), float32_default():
+            for start in range(0, n, chunk_size):
+                chunk = X[start : start + chunk_size]
+                Xt = chunk if isinstance(chunk, torch.Tensor) else self._tensor(chunk)
+                Y = fn(Xt).detach().cpu().numpy()
+                if out is None:
+                    out = np.empty((n, *Y.shape[1:]), dtype=np.float64)
+                out[start : start + Y.shape[0]] = Y
+        if out is None:
+            raise ValueError("Nothing to map: no rows were given.")
+        return out
 
     # ------------------------------------------------------------------ persistence
     def __getstate__(self) -> dict[str, Any]:

@@ -21,6 +21,10 @@ __all__ = [
 ]
 
 
+#: Relative floor on the eigenvalues of the barycenter iterate (:func:`bures_barycenter`).
+_EIG_FLOOR = 1e-12
+
+
 def _sym(A: NDArray) -> NDArray:
     return 0.5 * (A + np.swapaxes(A, -1, -2))
 
@@ -73,6 +77,11 @@ def linear_ot_map(cov_source: ArrayLike, cov_target: ArrayLike) -> NDArray[np.fl
     """
     Ss = np.asarray(cov_source, float)
     St = np.asarray(cov_target, float)
+    # A is scale-invariant (A(c S_s, c S_t) = A(S_s, S_t)): work in units of S_s's mean
+    # variance so that products of large or tiny covariances stay representable.
+    unit = float(np.trace(Ss)) / Ss.shape[-1]
+    if np.isfinite(unit) and unit > 0:
+        Ss, St = Ss / unit, St / unit
     r = sqrtm_psd(Ss)
     ri = inv_sqrtm_psd(Ss)
     return _sym(ri @ sqrtm_psd(r @ St @ r) @ ri)
@@ -113,14 +122,24 @@ def bures_barycenter(
     covs = np.asarray(covs, dtype=np.float64)
     a = np.asarray(weights, dtype=np.float64)
     d = covs.shape[-1]
-    S = np.eye(d) if init is None else np.asarray(init, dtype=np.float64).copy()
+    # The barycenter is scale-equivariant (c Sigma_k -> c S): iterate in units of the mean
+    # variance, so that covariances of order 1e300 or 1e-300 neither overflow nor underflow.
+    unit = float(np.mean(np.trace(covs, axis1=-2, axis2=-1))) / d
+    unit = unit if np.isfinite(unit) and unit > 0 else 1.0
+    covs = covs / unit
+    S = np.eye(d) if init is None else np.asarray(init, dtype=np.float64) / unit
     for _ in range(max_iter):
-        r = sqrtm_psd(S)
-        ri = inv_sqrtm_psd(S)
+        # S^1/2 and S^-1/2 from one eigendecomposition, eigenvalues floored at 1e-12 of
+        # the largest: inputs that are flat in a direction (collinear or repeated rows)
+        # give an iterate whose smallest eigenvalues round off to zero or below.
+        w, V = np.linalg.eigh(_sym(S))
+        w = np.sqrt(np.clip(w, _EIG_FLOOR * max(w.max(), 1e-300), None))
+        r = _sym((V * w) @ V.T)
+        ri = _sym((V / w) @ V.T)
         M = np.einsum("k,kij->ij", a, sqrtm_psd(r @ covs @ r))
         S_new = _sym(ri @ M @ M @ ri)
         delta = np.linalg.norm(S_new - S) / max(np.linalg.norm(S), 1e-300)
         S = S_new
         if delta < tol:
             break
-    return S
+    return S * unit

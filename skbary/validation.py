@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import ArrayLike, NDArray
 from sklearn.utils.validation import check_array
 
@@ -35,6 +36,17 @@ __all__ = [
 ]
 
 MIN_ROWS_PER_INPUT = 2
+
+
+def _untensor(obj: Any) -> Any:
+    """A torch tensor as a numpy array (detached, on the host); anything else unchanged.
+
+    Users hold data and weights as tensors, some with ``requires_grad`` (numpy refuses
+    those) or on a GPU (numpy cannot read those).
+    """
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().numpy()
+    return obj
 
 
 def stack(marginals: Sequence[ArrayLike]) -> tuple[NDArray, NDArray[np.int64]]:
@@ -126,7 +138,7 @@ def check_weights(weights: ArrayLike, n_marginals: int, name: str = "weights") -
         The weights, renormalised to sum to 1 exactly.
     """
     try:
-        a = np.asarray(weights, dtype=np.float64)
+        a = np.asarray(_untensor(weights), dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a vector of numbers, got {weights!r}.") from exc
     if a.ndim != 1:
@@ -159,7 +171,7 @@ def check_n_samples(n: Any, name: str = "n") -> int:
 def _check_one_input(X: Any, name: str) -> NDArray:
     """check_array with the DESIGN.md messages: 2-D, numeric, finite, at least 2 rows."""
     arr = check_array(
-        X,
+        _untensor(X),
         dtype=[np.float64, np.float32],
         ensure_2d=True,
         ensure_all_finite=True,
@@ -227,7 +239,7 @@ def resolve_fit_input(
         flat = None
     else:
         Xf = check_array(
-            X,
+            _untensor(X),
             dtype=[np.float64, np.float32],
             ensure_2d=True,
             ensure_all_finite=True,
@@ -237,7 +249,7 @@ def resolve_fit_input(
         if y is None:
             y_arr = np.zeros(Xf.shape[0], dtype=np.int64)
         else:
-            y_arr = np.asarray(y)
+            y_arr = np.asarray(_untensor(y))
             if y_arr.ndim != 1 or y_arr.shape[0] != Xf.shape[0]:
                 raise ValueError(
                     f"y must be a 1-D array with one input label per row of X ({Xf.shape[0]} "
@@ -274,7 +286,7 @@ def resolve_fit_input(
 def check_rows(X: Any, n_features: int, estimator_name: str, name: str = "X") -> NDArray:
     """Validate rows given to ``transform``/``inverse_transform``: 2-D, finite, d columns."""
     arr = check_array(
-        X,
+        _untensor(X),
         dtype=[np.float64, np.float32],
         ensure_2d=True,
         ensure_all_finite=True,

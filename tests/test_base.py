@@ -112,7 +112,7 @@ def test_device_parameter_is_validated():
     with pytest.raises(ValueError, match="device"):
         ToyMeanBarycenter(device="tpu").fit(_inputs())
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
+        with pytest.raises(ValueError, match="CUDA backend is not available"):
             ToyMeanBarycenter(device="cuda").fit(_inputs())
     est = ToyMeanBarycenter(device="auto", max_iter=2).fit(_inputs())
     assert est.device_.type == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -146,7 +146,9 @@ def test_toy_passes_sklearn_checks():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = check_estimator(
-            ToyMeanBarycenter(max_iter=5), on_fail=None, expected_failed_checks=KWARGS_XFAIL
+            ToyMeanBarycenter(max_iter=5, unlabelled_rows="guess"),
+            on_fail=None,
+            expected_failed_checks=KWARGS_XFAIL,
         )
     failed = [r["check_name"] for r in results if r["status"] == "failed"]
     assert failed == []

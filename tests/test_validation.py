@@ -61,13 +61,18 @@ def test_flat_form_labels_need_not_be_contiguous_and_k_uses_them():
         est.transform(X, "site_c")
 
 
-def test_transform_without_k_guesses_each_rows_input():
+def test_transform_without_k_raises_unless_guessing_is_asked_for():
     rng = np.random.RandomState(0)
     Xs = [rng.randn(300, 2), rng.randn(300, 2) * 0.5 + 10]
-    est = GaussianBarycenter().fit(Xs)
     X, y = stack(Xs)
-    np.testing.assert_allclose(est.transform(X), est.transform(X, y))
+    est = GaussianBarycenter().fit(Xs)
+    with pytest.raises(ValueError, match="needs k.*BarycenterMapper.*unlabelled_rows='guess'"):
+        est.transform(X)
+    guessing = GaussianBarycenter(unlabelled_rows="guess").fit(Xs)
+    np.testing.assert_allclose(guessing.transform(X), est.transform(X, y))
     np.testing.assert_allclose(est.fit_transform(X, y), est.transform(X, y))
+    single = GaussianBarycenter().fit(Xs[:1])  # one input: k is not needed
+    np.testing.assert_allclose(single.transform(Xs[0]), single.transform(Xs[0], 0))
 
 
 def test_dataframe_inputs_record_feature_names():

@@ -39,6 +39,7 @@ class ToyMeanBarycenter(NeuralBarycenter):
     def __init__(
         self,
         weights: Any = None,
+        unlabelled_rows: str = "error",
         shift: Any = None,
         batch_size: int = 64,
         lr: float = 0.05,
@@ -52,6 +53,7 @@ class ToyMeanBarycenter(NeuralBarycenter):
         **kwargs: Any,
     ) -> None:
         self.weights = weights
+        self.unlabelled_rows = unlabelled_rows
         self.shift = shift
         self.batch_size = batch_size
         self.lr = lr

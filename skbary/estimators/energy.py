@@ -28,6 +28,9 @@ __all__ = ["EnergyBarycenter"]
 
 #: epsilon / scale_**2 above this: the plans are independent couplings in float32.
 _MAX_EPSILON_RATIO = 1e10
+#: epsilon / scale_**2 below this: the standardised epsilon underflows float32 (1e-38) in
+#: the networks' arithmetic (a ratio of 1e-34 still trains to the same barycenter).
+_MIN_EPSILON_RATIO = 1e-30
 _MAX_STORED_ROWS = 100_000
 
 
@@ -150,6 +153,11 @@ class EnergyBarycenter(NeuralBarycenter):
         ``out_features`` and the ``potential__*`` settings; an instance is copied K times.
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` gets none; uniform if both are None.
+    unlabelled_rows : {"error", "guess"}, default="error"
+        What ``transform`` does with rows given without ``k`` when there are several
+        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
+        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
+        of every input fitted on the training rows (rows where inputs overlap get misrouted).
     batch_size : int, default=256
         Rows drawn from every input per iteration (B; K*B chains run together).
     lr : float, default=5e-3
@@ -252,6 +260,7 @@ class EnergyBarycenter(NeuralBarycenter):
         latent_dim: int | None = None,
         potential: Any = None,
         weights: Any = None,
+        unlabelled_rows: str = "error",
         batch_size: int = 256,
         lr: float = 5e-3,
         lr_decay: float = 0.1,
@@ -280,6 +289,7 @@ class EnergyBarycenter(NeuralBarycenter):
         self.latent_dim = latent_dim
         self.potential = potential
         self.weights = weights
+        self.unlabelled_rows = unlabelled_rows
         self.batch_size = batch_size
         self.lr = lr
         self.lr_decay = lr_decay
@@ -396,6 +406,13 @@ class EnergyBarycenter(NeuralBarycenter):
                 "coupling and the energies overflow. Give epsilon in the data's squared units "
                 "(e.g. 0.01 * scale_**2) or rescale the data."
             )
+        if ratio < _MIN_EPSILON_RATIO:
+            raise ValueError(
+                f"epsilon={self.epsilon!r} is {ratio:.3g} times the inputs' squared scale "
+                f"(scale_={self.scale_:.3g}): in the standardised coordinates the networks "
+                "train in, it is below float32's smallest number. Give epsilon in the data's "
+                "squared units (e.g. 0.01 * scale_**2) or rescale the data."
+            )
         self._store_inputs(data)
         a = torch.as_tensor(weights, dtype=torch.float32, device=self.device_)
         opt = self._make_optimizer(self.potentials_.parameters(), self.lr)
@@ -422,7 +439,9 @@ class EnergyBarycenter(NeuralBarycenter):
         if self.scale_ == 1.0:
             return step
         s2 = float(self.scale_) ** 2
-        return lambda i: {name: value * s2 for name, value in step(i).items()}
+        # in float64: energies of data at scale 1e30 exceed float32's range in data units
+        wide = torch.float32 if self.device_.type == "mps" else torch.float64
+        return lambda i: {name: value.to(wide) * s2 for name, value in step(i).items()}
 
     def _plans(self) -> egbary.EnergyPlans:
         """The plans in the model's coordinates (standardised or not)."""

@@ -37,6 +37,11 @@ class FreeSupportBarycenter(BaseBarycenter):
         Number of barycenter support points.
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` gets none; uniform if both are None.
+    unlabelled_rows : {"error", "guess"}, default="error"
+        What ``transform`` does with rows given without ``k`` when there are several
+        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
+        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
+        of every input fitted on the training rows (rows where inputs overlap get misrouted).
     max_samples_per_input : int or None, default=2000
         Rows drawn (without replacement) from each larger input; None uses all rows (exact
         OT costs grow like n^3: keep it to a few thousand).
@@ -74,6 +79,7 @@ class FreeSupportBarycenter(BaseBarycenter):
         self,
         n_support: int = 500,
         weights: Any = None,
+        unlabelled_rows: str = "error",
         max_samples_per_input: int | None = 2000,
         max_iter: int = 100,
         tol: float = 1e-7,
@@ -82,6 +88,7 @@ class FreeSupportBarycenter(BaseBarycenter):
     ) -> None:
         self.n_support = n_support
         self.weights = weights
+        self.unlabelled_rows = unlabelled_rows
         self.max_samples_per_input = max_samples_per_input
         self.max_iter = max_iter
         self.tol = tol
@@ -123,6 +130,12 @@ class FreeSupportBarycenter(BaseBarycenter):
 
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
         return self.support_[rng.randint(0, self.support_.shape[0], size=n)]
+
+    def _discrete_support(self) -> tuple[int, str] | None:
+        return self.support_.shape[0], (
+            "The free-support barycenter is a discrete measure on n_support points; raise "
+            "n_support, or use a neural estimator for a continuous barycenter."
+        )
 
     def _transform(self, X: NDArray, k: int) -> NDArray:
         return self._regressors[k].predict(X)

@@ -33,6 +33,11 @@ class GaussianBarycenter(BaseBarycenter):
         ``(1 - s) Sigma_k + s tr(Sigma_k)/d I``. "auto" picks s per input by Ledoit-Wolf.
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` gets none; uniform if both are None.
+    unlabelled_rows : {"error", "guess"}, default="error"
+        What ``transform`` does with rows given without ``k`` when there are several
+        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
+        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
+        of every input fitted on the training rows (rows where inputs overlap get misrouted).
     tol : float, default=1e-10
         Tolerance of the fixed-point iteration.
     random_state : int, RandomState or None, default=None
@@ -73,11 +78,13 @@ class GaussianBarycenter(BaseBarycenter):
         self,
         shrinkage: float | str = 0.0,
         weights: Any = None,
+        unlabelled_rows: str = "error",
         tol: float = 1e-10,
         random_state: Any = None,
     ) -> None:
         self.shrinkage = shrinkage
         self.weights = weights
+        self.unlabelled_rows = unlabelled_rows
         self.tol = tol
         self.random_state = random_state
 
@@ -93,11 +100,22 @@ class GaussianBarycenter(BaseBarycenter):
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
         Xs = [m.astype(np.float64) for m in marginals]
         self.means_ = np.stack([X.mean(axis=0) for X in Xs])
+        spread = max(np.abs(X - m).max() for X, m in zip(Xs, self.means_))
+        with np.errstate(over="ignore", under="ignore"):
+            squared = np.float64(spread) ** 2
+        if spread > 0 and not (np.finfo(np.float64).tiny < squared < np.inf):
+            raise ValueError(
+                f"The inputs' covariances cannot be held in float64: the rows deviate from "
+                f"their means by up to {spread:.3g}, whose square is outside 1e-308..1e308. "
+                "Multiply the data by a constant c first: the barycenter of c X is c times "
+                "the barycenter of X."
+            )
         covs = np.stack([self._covariance(X) for X in Xs])
         d = covs.shape[-1]
         # A tiny ridge keeps rank-deficient inputs (n_k <= d) invertible; it is 1e-12 of the
-        # mean variance, far below any metric's resolution.
-        ridge = 1e-12 * np.trace(covs, axis1=1, axis2=2).mean() / d + 1e-300
+        # mean variance, far below any metric's resolution (the smallest positive float for
+        # inputs that are single points).
+        ridge = max(1e-12 * np.trace(covs, axis1=1, axis2=2).mean() / d, np.finfo(float).tiny)
         self.covariances_ = covs + ridge * np.eye(d)
         self.barycenter_mean_ = weights @ self.means_
         self.barycenter_covariance_ = bures_barycenter(self.covariances_, weights, tol=self.tol)

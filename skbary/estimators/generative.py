@@ -150,6 +150,11 @@ class GenerativeBarycenter(NeuralBarycenter):
         Work on ``(x - center_) / scale_``. "auto": yes (the barycenter is invariant).
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` receives none; uniform if both are None.
+    unlabelled_rows : {"error", "guess"}, default="error"
+        What ``transform`` does with rows given without ``k`` when there are several
+        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
+        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
+        of every input fitted on the training rows (rows where inputs overlap get misrouted).
     batch_size : int, default=256
         Points per input and from the generator at every step (at least 2).
     lr_generator : float, default=1e-3
@@ -265,6 +270,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         transform_time_fraction: float = 0.25,
         standardize: bool | str = "auto",
         weights: Any = None,
+        unlabelled_rows: str = "error",
         batch_size: int = 256,
         lr_generator: float = 1e-3,
         lr_decay: float = 0.1,
@@ -300,6 +306,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.transform_time_fraction = transform_time_fraction
         self.standardize = standardize
         self.weights = weights
+        self.unlabelled_rows = unlabelled_rows
         self.batch_size = batch_size
         self.lr_generator = lr_generator
         self.lr_decay = lr_decay

@@ -21,7 +21,7 @@ from torch import nn
 from ..base import NeuralBarycenter
 from ..methods import icnn as nwb
 from ..training import MarginalBatches
-from ..validation import check_n_samples, check_rows, check_weights
+from ..validation import check_n_samples, check_weights
 
 __all__ = ["ICNNBarycenter"]
 
@@ -50,6 +50,11 @@ class ICNNBarycenter(NeuralBarycenter):
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` gets none; uniform if both are None. With
         ``free_weights=True`` they are the default weights of ``sample``/``transform``.
+    unlabelled_rows : {"error", "guess"}, default="error"
+        What ``transform`` does with rows given without ``k`` when there are several
+        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
+        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
+        of every input fitted on the training rows (rows where inputs overlap get misrouted).
     f : None, nn.Module subclass, instance or factory, default=None
         The K potentials f_k (``grad f_k``: barycenter -> input k). None:
         :class:`~skbary.nn.icnn.BatchedICNN` (fully input-convex, or partially with
@@ -190,6 +195,7 @@ class ICNNBarycenter(NeuralBarycenter):
         self,
         free_weights: bool = False,
         weights: Any = None,
+        unlabelled_rows: str = "error",
         f: Any = None,
         g: Any = None,
         generator: Any = None,
@@ -216,6 +222,7 @@ class ICNNBarycenter(NeuralBarycenter):
     ) -> None:
         self.free_weights = free_weights
         self.weights = weights
+        self.unlabelled_rows = unlabelled_rows
         self.f = f
         self.g = g
         self.generator = generator
@@ -371,7 +378,8 @@ class ICNNBarycenter(NeuralBarycenter):
         ctx = self._weight_context(weights)
         if random_state is None:
             random_state = self.random_state
-        return self._from_model(self._draw(n, check_random_state(random_state), ctx))
+        rng = check_random_state(random_state)
+        return self._draw_chunked(n, rng, lambda m, r: self._draw(m, r, ctx))
 
     def transform(self, X: Any, k: Any = None, weights: Any = None) -> NDArray[np.float64]:
         """Map rows of input ``k`` onto the barycenter: ``grad g_k``.
@@ -388,9 +396,8 @@ class ICNNBarycenter(NeuralBarycenter):
         -------
         ndarray of shape (n, n_features_out_)
         """
-        check_is_fitted(self)
+        X = self._check_rows(X)
         ctx = self._weight_context(weights)
-        X = check_rows(X, self.n_features_in_, type(self).__name__)
         return self._route(lambda Xk, kk: self._map(self.g_, Xk, kk, ctx), X, k)
 
     def inverse_transform(self, Y: Any, k: Any = None, weights: Any = None) -> NDArray[np.float64]:
@@ -408,13 +415,10 @@ class ICNNBarycenter(NeuralBarycenter):
         -------
         ndarray of shape (n, n_features_in_)
         """
-        check_is_fitted(self)
+        Y = self._check_rows(Y, name="Y")
         ctx = self._weight_context(weights)
-        Y = check_rows(Y, self.n_features_out_, type(self).__name__, name="Y")
-        if k is None:
-            if self.n_marginals_ > 1:
-                raise ValueError("inverse_transform needs k, the input to map to.")
-            k = self.input_labels_[0]
+        if k is None and self.n_marginals_ > 1:
+            raise ValueError("inverse_transform needs k, the input to map to.")
         return self._route(lambda Yk, kk: self._map(self.f_, Yk, kk, ctx), Y, k)
 
     def _map(self, net: nn.Module, X: NDArray, k: int, ctx: torch.Tensor | None) -> NDArray:

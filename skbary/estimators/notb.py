@@ -7,6 +7,7 @@ weak costs and the iteration of Algorithm 1) is in :mod:`skbary.methods.notb`.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,12 +15,13 @@ import torch
 from numpy.typing import NDArray
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from ..base import NeuralBarycenter
 from ..costs import quadratic_cost, resolve_cost
 from ..methods import notb
 from ..training import MarginalBatches
-from ..validation import check_rows
+from ..validation import check_n_samples, check_rows
 
 __all__ = ["NOTBarycenter"]
 
@@ -41,6 +43,11 @@ class NOTBarycenter(NeuralBarycenter):
     ----------
     weights : array-like of shape (K,), default=None
         Barycenter weights used when ``fit`` receives none (uniform when None).
+    unlabelled_rows : {"error", "guess"}, default="error"
+        What ``transform`` does with rows given without ``k`` when there are several
+        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
+        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
+        of every input fitted on the training rows (rows where inputs overlap get misrouted).
     cost : "quadratic" or callable, default="quadratic"
         Ground cost ``c(x, y)``: ``"quadratic"`` is ``1/2 |x - y|^2``; a callable takes torch
         tensors x (..., n_features_in) and y (..., n_features_out) and returns the cost of
@@ -195,6 +202,7 @@ class NOTBarycenter(NeuralBarycenter):
     def __init__(
         self,
         weights: Any = None,
+        unlabelled_rows: str = "error",
         cost: Any = "quadratic",
         n_features_out: int | None = None,
         plan: str = "deterministic",
@@ -223,6 +231,7 @@ class NOTBarycenter(NeuralBarycenter):
         **kwargs: Any,
     ) -> None:
         self.weights = weights
+        self.unlabelled_rows = unlabelled_rows
         self.cost = cost
         self.n_features_out = n_features_out
         self.plan = plan
@@ -442,8 +451,65 @@ class NOTBarycenter(NeuralBarycenter):
     def _transform(self, X: NDArray, k: int) -> NDArray:
         return self._map_rows(X, k, self._transform_rng(k))
 
+    def sample(
+        self, n: int, random_state: Any = None, smoothing: float = 0.0
+    ) -> NDArray[np.float64]:
+        """Draw ``n`` points from the fitted barycenter, ``sum_k a_k T_k # P_k``.
+
+        NOT learns maps, not a generator: a draw is a training row of input k (k with
+        probability a_k) pushed by T_k. With a deterministic plan and ``smoothing=0`` the
+        draws therefore come from the finitely many kept training rows (at most 100,000 per
+        input): ``n`` above their number repeats points, with a
+        :class:`~skbary.exceptions.DiscreteSampleWarning`.
+
+        Parameters
+        ----------
+        n : int
+            Number of points, a positive integer.
+        random_state : int, RandomState or None
+            Seed of the draw; None uses the estimator's ``random_state``.
+        smoothing : float >= 0, default=0.0
+            0 pushes the empirical inputs (the exact push-forward of the training rows).
+            A positive value pushes their Gaussian kernel density estimates instead: each
+            row is jittered by ``smoothing`` times Scott's bandwidth (each coordinate's
+            standard deviation times n_k^(-1/(d+4))) before T_k, which gives continuous
+            draws from a barycenter widened by about that bandwidth. 1.0 is Scott's rule.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features_out_)
+        """
+        check_is_fitted(self)
+        n = check_n_samples(n)
+        if (
+            isinstance(smoothing, bool)
+            or not isinstance(smoothing, numbers.Real)
+            or not np.isfinite(smoothing)
+            or smoothing < 0
+        ):
+            raise ValueError(f"smoothing must be a finite number >= 0, got {smoothing!r}.")
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        if smoothing == 0:
+            self._warn_if_discrete(n)
+        return self._draw_chunked(
+            n, rng, lambda m, r: self._sample_from_rows(m, r, self._push_rows(r), float(smoothing))
+        )
+
+    def _push_rows(self, rng: np.random.RandomState) -> Callable[[NDArray, int], NDArray]:
+        return lambda rows, k: self._map_rows(rows, k, rng)
+
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
-        return self._sample_from_rows(n, rng, lambda rows, k: self._map_rows(rows, k, rng))
+        return self._sample_from_rows(n, rng, self._push_rows(rng))
+
+    def _discrete_support(self) -> tuple[int, str] | None:
+        if self.noise_dim_ > 0:
+            return None
+        n_rows = sum(len(r) for r in self._rows)
+        return n_rows, (
+            "NOT pushes its kept training rows through deterministic maps; pass "
+            "sample(n, smoothing=1.0) for continuous draws (the pushed kernel density "
+            "estimate of the inputs)."
+        )
 
     def barycentric_projection(
         self, X: Any, k: Any = None, n_draws: int = 100, random_state: Any = None

@@ -42,6 +42,11 @@ class WINBarycenter(NeuralBarycenter):
     ----------
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` gets none; uniform if both are None.
+    unlabelled_rows : {"error", "guess"}, default="error"
+        What ``transform`` does with rows given without ``k`` when there are several
+        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
+        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
+        of every input fitted on the training rows (rows where inputs overlap get misrouted).
     latent_dim : int or None, default=None
         Dimension H of the latent normal law; None uses the data dimension D, which makes the
         default G residual (``z + MLP(z)``, starting as the identity: G#S starts at N(0, I)
@@ -179,6 +184,7 @@ class WINBarycenter(NeuralBarycenter):
     def __init__(
         self,
         weights: Any = None,
+        unlabelled_rows: str = "error",
         latent_dim: int | None = None,
         n_generator_steps: int = 20,
         n_potential_steps: int = 20,
@@ -210,6 +216,7 @@ class WINBarycenter(NeuralBarycenter):
         **kwargs: Any,
     ) -> None:
         self.weights = weights
+        self.unlabelled_rows = unlabelled_rows
         self.latent_dim = latent_dim
         self.n_generator_steps = n_generator_steps
         self.n_potential_steps = n_potential_steps

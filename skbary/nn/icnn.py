@@ -42,6 +42,7 @@ from torch import nn
 
 from .activations import Activation, get_activation
 from .affine import DENSE_MAX_FEATURES
+from .mlp import check_hidden_layer_sizes
 
 __all__ = ["FULL_QUADRATIC_MAX_FEATURES", "BatchedICNN", "FICNN", "InputConvexNetwork"]
 
@@ -474,12 +475,7 @@ class BatchedICNN(InputConvexNetwork):
         positivity: str = "clip",
     ) -> None:
         super().__init__()
-        hidden = [int(h) for h in hidden_layer_sizes]
-        if not hidden or min(hidden) < 1:
-            raise ValueError(
-                "hidden_layer_sizes must hold at least one positive width, "
-                f"got {hidden_layer_sizes!r}."
-            )
+        hidden = check_hidden_layer_sizes(hidden_layer_sizes, allow_empty=False)
         convex_activation(activation)  # raises for a name that is not a convex one
         if not hasattr(F, context_activation):
             raise ValueError(f"context_activation {context_activation!r} is not a torch function.")

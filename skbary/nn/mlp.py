@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -10,14 +12,36 @@ from torch import nn
 
 from .activations import ACTIVATIONS, make_activation
 
-__all__ = ["ACTIVATIONS", "MLP", "BatchedLinear", "BatchedMLP", "make_activation"]
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "BatchedLinear",
+    "BatchedMLP",
+    "check_hidden_layer_sizes",
+    "make_activation",
+]
 
 
-def _check_hidden(hidden_layer_sizes: Sequence[int]) -> tuple[int, ...]:
-    sizes = tuple(int(h) for h in hidden_layer_sizes)
-    if any(h < 1 for h in sizes):
+def check_hidden_layer_sizes(
+    hidden_layer_sizes: int | Sequence[int], allow_empty: bool = True
+) -> tuple[int, ...]:
+    """The hidden widths as a tuple of positive ints.
+
+    An int is one hidden layer of that width, as scikit-learn's ``MLPRegressor`` takes it
+    (``hidden_layer_sizes=16`` is ``(16,)``). Anything else that is not a sequence of
+    positive integers raises a ``ValueError`` naming the argument.
+    """
+    given = hidden_layer_sizes
+    if isinstance(given, numbers.Integral) and not isinstance(given, bool):
+        hidden_layer_sizes = (int(given),)
+    try:
+        sizes = tuple(operator.index(h) for h in hidden_layer_sizes)
+    except TypeError:
+        sizes = None
+    if sizes is None or any(h < 1 for h in sizes) or (not sizes and not allow_empty):
+        need = "at least one positive width" if not allow_empty else "positive integers"
         raise ValueError(
-            f"hidden_layer_sizes must be positive integers, got {hidden_layer_sizes!r}."
+            f"hidden_layer_sizes must be an int or a sequence of {need}, got {given!r}."
         )
     return sizes
 
@@ -42,7 +66,7 @@ class MLP(nn.Sequential):
         hidden_layer_sizes: Sequence[int] = (128, 128),
         activation: str = "relu",
     ) -> None:
-        widths = (in_features, *_check_hidden(hidden_layer_sizes))
+        widths = (in_features, *check_hidden_layer_sizes(hidden_layer_sizes))
         layers: list[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [nn.Linear(a, b), make_activation(activation)]
@@ -98,7 +122,7 @@ class BatchedMLP(nn.Module):
     ) -> None:
         super().__init__()
         self.n_models = n_models
-        widths = (in_features, *_check_hidden(hidden_layer_sizes), out_features)
+        widths = (in_features, *check_hidden_layer_sizes(hidden_layer_sizes), out_features)
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             layers.append(BatchedLinear(n_models, a, b))

@@ -9,7 +9,7 @@
 """
 
 from ..exceptions import TrainingDivergedError
-from .device import resolve_device, torch_threads
+from .device import float32_default, resolve_device, torch_threads
 from .loop import StepFn, TrainingLoop
 from .schedules import LR_SCHEDULES, LRDecay
 from .sources import MarginalBatches
@@ -21,6 +21,7 @@ __all__ = [
     "StepFn",
     "TrainingDivergedError",
     "TrainingLoop",
+    "float32_default",
     "resolve_device",
     "torch_threads",
 ]
