@@ -216,8 +216,8 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         before = dict(self.__dict__)
         try:
             self._fit_t0 = time.perf_counter()  # max_time counts from here
+            self._validate_hyperparameters()
             with self._fit_context():
-                self._validate_hyperparameters()
                 marginals, a = self._validate_fit_data(X, y, weights)
                 self._fit_input_model(marginals, a)
                 self._fit(marginals, a)

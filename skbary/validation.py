@@ -110,6 +110,11 @@ def is_list_form(X: Any) -> bool:
             "X is a list of 1-D arrays. Each input must be a 2-D array (n_k, n_features): "
             "reshape a 1-D sample with x.reshape(-1, 1)."
         )
+    if all(d > 2 and hasattr(item, "shape") for d, item in zip(dims, X)):
+        raise ValueError(
+            f"X is a list of {dims[0]}-D arrays. Each input must be a 2-D array (n_k, "
+            "n_features), one row per sample: flatten images with x.reshape(len(x), -1)."
+        )
     if any(d == 2 for d in dims):
         bad = [k for k, d in enumerate(dims) if d != 2]
         raise ValueError(

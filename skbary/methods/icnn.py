@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from ..nn.icnn import FULL_QUADRATIC_MAX_FEATURES, BatchedICNN
+from ..nn.mlp import check_hidden_layer_sizes
 from ..nn.roles import Role
 from ..training import MarginalBatches
 from ..training.optim import descend
@@ -113,7 +114,7 @@ class Generator(nn.Module):
         if skip == "auto":
             skip = "full" if d <= FULL_QUADRATIC_MAX_FEATURES else "diagonal"
         self.n_features, self.context_features, self.skip_form = d, c, skip
-        widths = (d + c, *hidden_layer_sizes)
+        widths = (d + c, *check_hidden_layer_sizes(hidden_layer_sizes))
         layers: list[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [nn.Linear(a, b), nn.PReLU(b)]

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..nn.init import last_linear, zero_
-from ..nn.mlp import MLP, BatchedMLP
+from ..nn.mlp import MLP, BatchedMLP, check_hidden_layer_sizes
 from ..nn.residual import ResidualMaps
 from ..nn.roles import Role
 from ..solvers import MaxMinOTSolver
@@ -95,7 +95,7 @@ def hidden_sizes(setting: Sequence[int] | None, d: int) -> tuple[int, ...]:
     """Hidden widths; None is ``[min(max(64, 2D), 512)] * 2`` (paper: ``[max(100, 2D)] * 3``)."""
     if setting is None:
         return (min(max(64, 2 * d), MAX_DEFAULT_WIDTH),) * 2
-    return tuple(int(h) for h in setting)
+    return check_hidden_layer_sizes(setting)
 
 
 class Generator(nn.Module):

@@ -167,7 +167,7 @@ class FICNN(InputConvexNetwork):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        hidden_sizes = [int(h) for h in hidden_sizes]
+        hidden_sizes = list(check_hidden_layer_sizes(hidden_sizes, allow_empty=False))
         if int(in_features) < 1:
             raise ValueError(f"in_features must be >= 1, got {in_features}.")
         if not hidden_sizes or min(hidden_sizes) < 1:
