@@ -335,15 +335,16 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         return scores.argmax(axis=1)
 
     # ------------------------------------------------------------------ public API
-    def _resolve_k(self, k: Any, X: NDArray) -> NDArray[np.int64]:
-        """Position (0..K-1) of every row's input from ``k`` (label, labels, or None).
+    def _resolve_k(self, k: Any, X: NDArray) -> np.int64 | NDArray[np.int64]:
+        """Position (0..K-1) of every row's input from ``k`` (label, labels, or None): one
+        position when all rows come from one input, else one per row.
 
         ``k=None`` is only unambiguous for one input; with several, the rows are routed by
         a guess only when the user chose it (``unlabelled_rows="guess"``), else it raises.
         """
         if k is None:
             if self.n_marginals_ == 1:
-                return np.zeros(X.shape[0], dtype=np.int64)
+                return np.int64(0)
             if getattr(self, "unlabelled_rows", "error") == "guess":
                 return self._guess_inputs(X)
             raise ValueError(
@@ -357,8 +358,9 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             )
         labels = self.input_labels_
         k_arr = np.asarray(k)
-        if k_arr.ndim == 0:
-            k_arr = np.full(X.shape[0], k_arr.item(), dtype=k_arr.dtype)
+        scalar = k_arr.ndim == 0
+        if scalar:  # one label for all rows: checked once, no per-row array
+            k_arr = k_arr.reshape(1)
         elif k_arr.ndim != 1 or k_arr.shape[0] != X.shape[0]:
             raise ValueError(
                 f"k must be an input label or one label per row of X ({X.shape[0]} rows), "
@@ -378,25 +380,39 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
                 f"k={k_arr[bad][0]!r} is out of range: the fitted inputs are "
                 f"{list(labels)} (n_marginals_={self.n_marginals_})."
             )
-        return pos.astype(np.int64)
+        return np.int64(pos[0]) if scalar else pos.astype(np.int64)
 
     def _route(self, fn: Callable[[NDArray, int], NDArray], X: NDArray, k: Any) -> NDArray:
-        """``fn(rows, position)`` applied to the rows of each input (``k``: see transform)."""
+        """``fn(rows, position)`` applied to the rows of each input (``k``: see transform).
+
+        The images are written into one float64 output. Where every row's image depends on
+        that row alone (:attr:`_rowwise_inference`), ``fn`` is called on chunks of
+        :meth:`_chunk_rows` rows, so the extra memory is a chunk's; a method whose images
+        share one random stream per call (stochastic plans) gets all rows of an input at
+        once, so that no two chunks repeat the same noise.
+        """
         pos = self._resolve_k(k, X)
-        inputs = np.unique(pos)
+        if np.ndim(pos) == 0:  # one input: slices of X, no index arrays
+            groups = [(int(pos), np.arange(0))]
+        else:
+            groups = [(int(kk), np.flatnonzero(pos == kk)) for kk in np.unique(pos)]
+        step = self._chunk_rows(X.shape[1]) if self._rowwise_inference else X.shape[0]
+        out = None
         with self._inference_context():
-            if len(inputs) == 1:  # no copy of X when all rows come from one input
-                return np.asarray(fn(X, int(inputs[0])), dtype=np.float64)
-            out = None
-            for kk in inputs:
-                rows = pos == kk
-                Yk = np.asarray(fn(X[rows], int(kk)), dtype=np.float64)
-                if out is None:
-                    out = np.empty((X.shape[0], Yk.shape[1]), dtype=np.float64)
-                out[rows] = Yk
-        if out is None:
-            out = np.empty((0, self.n_features_out_), dtype=np.float64)
+            for kk, rows in groups:
+                whole = np.ndim(pos) == 0
+                for start in range(0, X.shape[0] if whole else len(rows), step):
+                    sel = slice(start, start + step) if whole else rows[start : start + step]
+                    Yk = fn(X[sel], int(kk))
+                    if out is None:
+                        out = np.empty((X.shape[0], Yk.shape[1]), dtype=np.float64)
+                    out[sel] = Yk
         return out
+
+    @property
+    def _rowwise_inference(self) -> bool:
+        """Whether ``transform`` of a row depends on that row alone (then rows are chunked)."""
+        return True
 
     @property
     def n_features_out_(self) -> int:
@@ -974,8 +990,8 @@ class NeuralBarycenter(BaseBarycenter):
         )
 
     # ------------------------------------------------------------------ inference helpers
-    def _tensor(self, X: NDArray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device_)
+    def _tensor(self, X: NDArray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(X), dtype=dtype, device=self.device_)
 
     def _randn(self, shape: tuple[int, ...], rng: np.random.RandomState) -> torch.Tensor:
         """Standard normal noise drawn on the CPU (device-independent), moved to the device."""
@@ -987,21 +1003,24 @@ class NeuralBarycenter(BaseBarycenter):
         fn: Callable[[torch.Tensor], torch.Tensor],
         X: NDArray | torch.Tensor,
         *,
-        chunk_size: int = 32768,
+        chunk_size: int = 8192,
         grad: bool = False,
+        dtype: torch.dtype = torch.float32,
     ) -> NDArray[np.float64]:
         """Apply a torch function to rows in chunks and return float64 numpy.
 
         Each chunk is moved to the device, mapped and written into one preallocated float64
-        output, so the extra memory is one chunk's whatever the number of rows.
-        ``grad=True`` keeps autograd on (maps defined as gradients of potentials).
+        output, so the extra memory is one chunk's whatever the number of rows (8,192 rows
+        keep the hidden activations of a 256-wide network near 8 MB a layer).
+        ``grad=True`` keeps autograd on (maps defined as gradients of potentials); ``dtype``
+        is the rows' torch dtype (the networks' own, float32 unless a method casts them).
         """
         n = X.shape[0]
         out: NDArray[np.float64] | None = None
         with torch.set_grad_enabled(grad), float32_default():
             for start in range(0, n, chunk_size):
                 chunk = X[start : start + chunk_size]
-                Xt = chunk if isinstance(chunk, torch.Tensor) else self._tensor(chunk)
+                Xt = chunk if isinstance(chunk, torch.Tensor) else self._tensor(chunk, dtype)
                 Y = fn(Xt).detach().cpu().numpy()
                 if out is None:
                     out = np.empty((n, *Y.shape[1:]), dtype=np.float64)

@@ -502,9 +502,15 @@ class EnergyBarycenter(NeuralBarycenter):
 
     def _draws(self, X: NDArray, k: int, gen: torch.Generator) -> NDArray:
         """One draw from the plan of every row (model coordinates)."""
-        x, n_steps = self._tensor(X), self._inference_steps()
-        y = egbary.draw_plans(self.potentials_, self._plans(), x, k, 1, gen, n_steps)
-        return y[:, 0].cpu().numpy()
+        plans, n_steps = self._plans(), self._inference_steps()
+        return self._apply(
+            lambda x: egbary.draw_plans(self.potentials_, plans, x, k, 1, gen, n_steps)[:, 0],
+            X,
+            grad=True,
+        )
+
+    #: transform seeds one stream per call and input: rows are mapped in one call
+    _rowwise_inference = False
 
     def _transform(self, X: NDArray, k: int) -> NDArray:
         gen = self._inference_generator(check_random_state(self.random_state))

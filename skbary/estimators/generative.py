@@ -509,6 +509,4 @@ class GenerativeBarycenter(NeuralBarycenter):
         # float64 inference: every row's image is independent of the other rows to
         # round-off far below float32's (scikit-learn's sample-order invariance check).
         maps = copy.deepcopy(self.maps_).double()
-        Xs = torch.as_tensor(np.asarray(X), dtype=torch.float64, device=self.device_)
-        with torch.no_grad():
-            return maps.transport_one(Xs, k).cpu().numpy()
+        return self._apply(lambda x: maps.transport_one(x, k), X, dtype=torch.float64)

@@ -434,9 +434,9 @@ class NOTBarycenter(NeuralBarycenter):
     def _map_rows(self, X: NDArray | torch.Tensor, k: int, rng: np.random.RandomState) -> NDArray:
         """T_k on rows (standardised coordinates), one noise draw per row."""
         plans, maps, nd = self._plans, self.maps_, self.noise_dim_
-        Xt = X if isinstance(X, torch.Tensor) else self._tensor(X)
         if nd == 0:
-            return self._apply(lambda t: plans.apply_one(maps, t, k), Xt)
+            return self._apply(lambda t: plans.apply_one(maps, t, k), X)
+        Xt = X if isinstance(X, torch.Tensor) else self._tensor(X)
         noise = self._randn((Xt.shape[0], nd), rng)
         d = Xt.shape[1]
         both = torch.cat([Xt, noise], dim=1)
@@ -447,6 +447,11 @@ class NOTBarycenter(NeuralBarycenter):
         if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
             return np.random.RandomState([int(rs) % (2**32), int(k)])
         return check_random_state(rs)
+
+    @property
+    def _rowwise_inference(self) -> bool:
+        # stochastic plans draw the noise of all rows from one stream per call
+        return self.noise_dim_ == 0
 
     def _transform(self, X: NDArray, k: int) -> NDArray:
         return self._map_rows(X, k, self._transform_rng(k))
