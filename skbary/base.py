@@ -401,6 +401,8 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         with self._inference_context():
             for kk, rows in groups:
                 whole = np.ndim(pos) == 0
+                if whole and step >= X.shape[0]:  # all rows in one call: its output is ours
+                    return np.asarray(fn(X, kk), dtype=np.float64)
                 for start in range(0, X.shape[0] if whole else len(rows), step):
                     sel = slice(start, start + step) if whole else rows[start : start + step]
                     Yk = fn(X[sel], int(kk))
@@ -475,7 +477,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         with self._inference_context():
             for start in range(0, n, step):
                 m = min(step, n - start)
-                out[start : start + m] = self._from_model(draw(m, rng))
+                out[start : start + m] = self._from_model(draw(m, rng), fresh=True)
         return out
 
     @staticmethod
@@ -509,8 +511,10 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             Rows of one input, or of several inputs when ``k`` is an array.
         k : int, array-like of shape (n,), or None
             The input label (``input_labels_``; 0..K-1 in the list form) of all rows or of
-            each row. None guesses each row's input from a Gaussian model of every input
-            fitted on the training rows (exact routing needs ``k``).
+            each row. None is allowed for a model of one input; with several it raises
+            unless the estimator was built with ``unlabelled_rows="guess"`` (each row routed
+            to its most likely input under a Gaussian model of every input). In a Pipeline,
+            use :class:`~skbary.BarycenterMapper`, which routes rows by their group.
 
         Returns
         -------
@@ -518,7 +522,9 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         """
         X = self._check_rows(X)
         return self._route(
-            lambda Xk, kk: self._from_model(self._transform(self._to_model(Xk), kk)), X, k
+            lambda Xk, kk: self._from_model(self._transform(self._to_model(Xk), kk), fresh=True),
+            X,
+            k,
         )
 
     @available_if(_has_inverse)
@@ -540,15 +546,20 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         if k is None and self.n_marginals_ > 1:
             raise ValueError("inverse_transform needs k, the input to map to.")
         return self._route(
-            lambda Yk, kk: self._from_model(self._inverse_transform(self._to_model(Yk), kk)), Y, k
+            lambda Yk, kk: self._from_model(
+                self._inverse_transform(self._to_model(Yk), kk), fresh=True
+            ),
+            Y,
+            k,
         )
 
     def _to_model(self, X: NDArray) -> NDArray:
         """Rows in the coordinates the method works in (identity; see NeuralBarycenter)."""
         return X
 
-    def _from_model(self, Y: NDArray) -> NDArray:
-        """Inverse of :meth:`_to_model`."""
+    def _from_model(self, Y: NDArray, fresh: bool = False) -> NDArray:
+        """Inverse of :meth:`_to_model`. ``fresh=True``: ``Y`` is a new array the caller
+        owns (a method's output), which may be converted in place."""
         return Y
 
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
@@ -910,8 +921,12 @@ class NeuralBarycenter(BaseBarycenter):
             return X
         return (np.asarray(X, dtype=np.float64) - self.center_) / self.scale_
 
-    def _from_model(self, Y: NDArray) -> NDArray:
+    def _from_model(self, Y: NDArray, fresh: bool = False) -> NDArray:
         if not getattr(self, "standardized_", False):
+            return Y
+        if fresh and isinstance(Y, np.ndarray) and Y.dtype == np.float64 and Y.flags.writeable:
+            Y *= self.scale_  # a method's fresh output: no second array of the output's size
+            Y += self.center_
             return Y
         return np.asarray(Y, dtype=np.float64) * self.scale_ + self.center_
 
@@ -986,7 +1001,11 @@ class NeuralBarycenter(BaseBarycenter):
         n_draws = check_n_samples(n_draws, "n_draws")
         rng = check_random_state(self.random_state if random_state is None else random_state)
         return self._route(
-            lambda Xk, kk: self._from_model(project(self._to_model(Xk), kk, n_draws, rng)), X, k
+            lambda Xk, kk: self._from_model(
+                project(self._to_model(Xk), kk, n_draws, rng), fresh=True
+            ),
+            X,
+            k,
         )
 
     # ------------------------------------------------------------------ inference helpers

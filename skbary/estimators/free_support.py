@@ -31,6 +31,9 @@ class FreeSupportBarycenter(BaseBarycenter):
     (k-nearest-neighbour regression). This is the discrete baseline the neural estimators
     must beat on rows they did not see.
 
+    ``sample(n)`` draws support points uniformly: the barycenter is discrete, so ``n`` above
+    ``n_support`` repeats points and warns (:class:`~skbary.exceptions.DiscreteSampleWarning`).
+
     Parameters
     ----------
     n_support : int, default=500

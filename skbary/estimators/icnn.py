@@ -422,7 +422,7 @@ class ICNNBarycenter(NeuralBarycenter):
         return self._route(lambda Yk, kk: self._map(self.f_, Yk, kk, ctx), Y, k)
 
     def _map(self, net: nn.Module, X: NDArray, k: int, ctx: torch.Tensor | None) -> NDArray:
-        return self._from_model(self._grad_map(net, self._to_model(X), k, ctx))
+        return self._from_model(self._grad_map(net, self._to_model(X), k, ctx), fresh=True)
 
     # the hooks, in standardised coordinates
     def _draw(self, n: int, rng: np.random.RandomState, ctx: torch.Tensor | None) -> NDArray:
