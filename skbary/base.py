@@ -47,7 +47,7 @@ from skorch.history import History
 from skorch.utils import params_for
 from torch import nn
 
-from .exceptions import DiscreteSampleWarning
+from .exceptions import DiscreteSampleWarning, TrainingDivergedError
 from .nn.affine import DENSE_MAX_FEATURES
 from .nn.roles import Role, build_network
 from .training import (
@@ -70,6 +70,9 @@ __all__ = ["BaseBarycenter", "NeuralBarycenter", "Role"]
 #: ``k``) keeps a diagonal covariance per input instead of a full d x d one (the package's
 #: one threshold for dense state, :data:`skbary.nn.affine.DENSE_MAX_FEATURES`).
 ROUTING_FULL_COVARIANCE_MAX_FEATURES = DENSE_MAX_FEATURES
+
+#: Bookkeeping entries of a history row (the rest are losses).
+_HISTORY_KEYS = frozenset({"batches", "epoch", "phase", "iteration", "time", "dur"})
 
 #: Held while torch's process-wide default generator is seeded (:meth:`NeuralBarycenter._seeded`).
 _GLOBAL_RNG_LOCK = threading.RLock()
@@ -677,6 +680,49 @@ class NeuralBarycenter(BaseBarycenter):
         self._loop.begin()  # callbacks see the networks as built
         self._train(data, weights)
         self._end_fit()
+        self._check_trained_model()
+
+    #: In standardised coordinates the inputs' spread is 1, and the quadratic barycenter's
+    #: is at most 1: a model whose samples spread wider than this diverged.
+    _MAX_MODEL_SPREAD = 1e3
+
+    def _check_trained_model(self) -> None:
+        """Raise :class:`TrainingDivergedError` when the trained model's samples are not
+        finite or, for the quadratic barycenter in standardised coordinates (where its
+        spread is at most 1), spread over ``_MAX_MODEL_SPREAD`` times the data.
+
+        Losses can stay finite while the networks run away (EgBary with ``lr=1e6`` once
+        sampled 1e11 for data of scale 2); 512 draws catch it before the model is served.
+        """
+        with self._inference_context():
+            probe = np.asarray(self._probe_sample(512, check_random_state(self._seed)))
+        finite = bool(np.isfinite(probe).all())
+        same_space = self.n_features_out_ == self.n_features_in_
+        spread = float(np.sqrt(np.mean(probe**2))) if finite else float("inf")
+        if finite and not (self.standardized_ and same_space):
+            return
+        if spread <= self._MAX_MODEL_SPREAD:
+            return
+        losses = (
+            [key for key in self.history_[-1] if key not in _HISTORY_KEYS]
+            if len(self.history_)
+            else []
+        )
+        what = (
+            "samples that are not finite"
+            if not finite
+            else f"samples {spread:.3g} times wider than the inputs"
+        )
+        raise TrainingDivergedError(
+            f"Training diverged: the trained model draws {what} (in the standardised "
+            "coordinates the barycenter's spread is at most 1), although the losses stayed "
+            f"finite. {self._divergence_hint(losses[0] if losses else 'train')}"
+        )
+
+    def _probe_sample(self, n: int, rng: np.random.RandomState) -> NDArray:
+        """Draws for :meth:`_check_trained_model` (model coordinates); methods whose
+        sampling is costly (long Langevin chains) draw a cheaper version."""
+        return self._sample(n, rng)
 
     def _build_networks(self, n_marginals: int, n_features: int) -> None:
         raise NotImplementedError

@@ -167,8 +167,12 @@ def _failed_refit_keeps_model(est, fitted):
     return True
 
 
-def _diverged(est):
-    fresh = clone(est).set_params(optimizer=_NaNAdam)
+def _is_lr(name: str) -> bool:
+    return name == "lr" or (name.startswith("lr_") and name not in ("lr_decay", "lr_schedule"))
+
+
+def _diverged(est, **params):
+    fresh = clone(est).set_params(**(params or {"optimizer": _NaNAdam}))
     try:
         fit(fresh)
     finally:
@@ -678,6 +682,13 @@ CASES: list[Case] = [
     Case(
         "issue17-1 a diverged fit raises and leaves the estimator unfitted",
         lambda e, f: _diverged(e),
+        skbary.TrainingDivergedError,
+        "diverged",
+        applies=neural,
+    ),
+    Case(
+        "issue17-1 every learning rate at 1e6 raises and leaves the estimator unfitted",
+        lambda e, f: _diverged(e, **{p: 1e6 for p in e.get_params() if _is_lr(p)}, max_iter=20),
         skbary.TrainingDivergedError,
         "diverged",
         applies=neural,

@@ -500,9 +500,11 @@ class EnergyBarycenter(NeuralBarycenter):
     def _inference_steps(self) -> int:
         return int(self.inference_steps or self.langevin_steps)
 
-    def _draws(self, X: NDArray, k: int, gen: torch.Generator) -> NDArray:
+    def _draws(
+        self, X: NDArray, k: int, gen: torch.Generator, n_steps: int | None = None
+    ) -> NDArray:
         """One draw from the plan of every row (model coordinates)."""
-        plans, n_steps = self._plans(), self._inference_steps()
+        plans, n_steps = self._plans(), n_steps or self._inference_steps()
         return self._apply(
             lambda x: egbary.draw_plans(self.potentials_, plans, x, k, 1, gen, n_steps)[:, 0],
             X,
@@ -521,6 +523,11 @@ class EnergyBarycenter(NeuralBarycenter):
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
         gen = self._inference_generator(rng)
         return self._sample_from_rows(n, rng, lambda rows, k: self._draws(rows, k, gen))
+
+    def _probe_sample(self, n: int, rng: np.random.RandomState) -> NDArray:
+        # chains of at most 20 steps: potentials that ran away blow them up within a few
+        gen, steps = self._inference_generator(rng), min(self._inference_steps(), 20)
+        return self._sample_from_rows(n, rng, lambda rows, k: self._draws(rows, k, gen, steps))
 
     def barycentric_projection(
         self, X: ArrayLike, k: Any = None, n_draws: int = 64, random_state: Any = None
