@@ -22,6 +22,8 @@ Modules (everything public is re-exported here):
   potentials, WIN paper section 5: the barycenter is a given sample's law).
 * :mod:`.ave_digits` -- :func:`load_ave_digits`, the congruent construction on the 8x8
   digits, built once and cached.
+* :mod:`.mnist` -- :func:`load_mnist`, :func:`load_colored_mnist`: MNIST as flat rows with an
+  ``image_shape``, from the optional extra ``skbary[images]`` (nothing is downloaded).
 * :mod:`.cache` -- :func:`get_data_home` and the ``.npz`` form of a congruent benchmark.
 * :mod:`.potentials` -- the random FICNN potentials and the chain of congruent pairs
   (Lemma 3) that :func:`make_congruent` combines.
@@ -34,6 +36,7 @@ from .ave_digits import load_ave_digits
 from .cache import get_data_home
 from .congruent import CongruentBenchmark, make_congruent
 from .gaussian import GaussianBenchmark, make_gaussians, make_location_scatter
+from .mnist import load_colored_mnist, load_mnist
 from .twister import (
     TwisterBenchmark,
     make_twister,
@@ -55,4 +58,6 @@ __all__ = [
     "make_congruent",
     "load_ave_digits",
     "get_data_home",
+    "load_mnist",
+    "load_colored_mnist",
 ]
