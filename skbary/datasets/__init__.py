@@ -24,6 +24,10 @@ Modules (everything public is re-exported here):
   digits, built once and cached.
 * :mod:`.mnist` -- :func:`load_mnist`, :func:`load_colored_mnist`: MNIST as flat rows with an
   ``image_shape``, from the optional extra ``skbary[images]`` (nothing is downloaded).
+* :mod:`.mnist_barycenter` -- :func:`make_mnist_barycenter`: two digits and a reference
+  barycenter sample from exact discrete OT (:class:`ImageBarycenterBenchmark`).
+* :mod:`.mnist_classifier` -- :func:`load_mnist_classifier`, a small CNN trained here and
+  cached, whose features feed :func:`skbary.metrics.frechet_distance` (this project's FID).
 * :mod:`.cache` -- :func:`get_data_home` and the ``.npz`` form of a congruent benchmark.
 * :mod:`.potentials` -- the random FICNN potentials and the chain of congruent pairs
   (Lemma 3) that :func:`make_congruent` combines.
@@ -37,6 +41,8 @@ from .cache import get_data_home
 from .congruent import CongruentBenchmark, make_congruent
 from .gaussian import GaussianBenchmark, make_gaussians, make_location_scatter
 from .mnist import load_colored_mnist, load_mnist
+from .mnist_barycenter import ImageBarycenterBenchmark, make_mnist_barycenter
+from .mnist_classifier import load_mnist_classifier
 from .twister import (
     TwisterBenchmark,
     make_twister,
@@ -60,4 +66,7 @@ __all__ = [
     "get_data_home",
     "load_mnist",
     "load_colored_mnist",
+    "ImageBarycenterBenchmark",
+    "make_mnist_barycenter",
+    "load_mnist_classifier",
 ]
