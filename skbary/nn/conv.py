@@ -3,14 +3,16 @@
 Scaled-down versions of what the papers train on images:
 
 * :class:`ConvPotential` -- a ResNet critic (image -> ``out_features`` numbers): the
-  ``ResNet_D`` of the NOT and EgBary barycenter code (Mescheder et al.'s discriminator:
+  ``ResNet_D`` of the NOT barycenter code, ``src/models.py`` (Mescheder et al.'s critic:
   residual blocks with a 0.1 residual ratio, pixel normalisation, average-pool downsampling
   to 4 x 4, a linear head); for potentials, critics and SMMD feature networks;
 * :class:`ConvMap` -- a UNet (image -> image of the same shape, or several images): the
-  NOT barycenter's transport maps; extra input columns (a stochastic plan's noise, NWB-II's
-  weight vector) enter as extra channels, and the map starts near the identity;
+  NOT barycenter code's transport maps (there with batch norm and 4 levels at 32 x 32);
+  extra input columns (a stochastic plan's noise, NWB-II's weight vector) enter as extra
+  channels, and the map starts near the identity;
 * :class:`ConvGenerator` -- a DCGAN generator (latent row -> image): a linear layer to a
-  4 x 4-ish grid, then transposed convolutions doubling the side (WIN, NWB, Cohen et al.).
+  4 x 4-ish grid, then transposed convolutions doubling the side (Radford et al.'s layout;
+  group norm for batch norm), for the generator roles of WIN, ICNN and Generative.
 
 Every network takes and returns flat rows, ``(B, in_features) -> (B, out_features)``, so
 each is a role network as :mod:`skbary.nn.roles` builds it: pass the class as the role
@@ -19,7 +21,7 @@ parameter (``NOTBarycenter(map=ConvMap, potential=ConvPotential)``) and its sett
 
 * is inferred from the role's sizes when it is not given: the image side of the network
   (the input of a potential, the smaller of a map's input and output, the output of a
-  generator) must then be a square grey (``H * W``) or colour (``3 * H * W``) image, which
+  generator) must then be a square grey (``H * H``) or colour (``3 * H * H``) image, which
   are never ambiguous;
 * or is given once for all the roles of an estimator by :func:`image_networks`
   (``NOTBarycenter(**image_networks(NOTBarycenter, (3, 32, 32)))``), or per role as
