@@ -131,7 +131,10 @@ def _reference_ave(args) -> tuple:
     test = test + np.random.RandomState(0).uniform(0.0, 1.0 / 255.0, size=test.shape)
     pooled = np.vstack([m[: N_SCORE // 3] for m in bench.marginals])
     rows = [
-        {"method": "(MNIST test images: the barycenter's law)", **_scores(test, bench, clf)},
+        {
+            "method": "(MNIST test images: the barycenter's law, but from the test set)",
+            **_scores(test, bench, clf),
+        },
         {"method": "(the three inputs pooled)", **_scores(pooled, bench, clf)},
     ]
     title = "# Ave, MNIST! against the known barycenter (issue 20)"
@@ -188,9 +191,13 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         title,
         "",
-        intro + " Neural estimators: defaults and "
-        f"`max_time={args.budget:g}`, one thread; `(conv)` rows: `image_networks(...)` with "
-        f"`role__channels={CONV_CHANNELS}`, `batch_size={CONV_BATCH}`.",
+        f"{intro} Neural estimators: defaults and `max_time={args.budget:g}`, one thread"
+        + (
+            f"; `(conv)` rows: `image_networks(...)` with `role__channels={CONV_CHANNELS}`, "
+            f"`batch_size={CONV_BATCH}`."
+            if args.conv
+            else "."
+        ),
         "",
         "| method | Frechet | energy | pixels outside [0, 1] | pixel range | map L2-UVP (%) "
         "| fit (s) | iterations |",
