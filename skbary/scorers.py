@@ -10,10 +10,11 @@ scorer                          needs from the estimator     needs from the benc
 ``make_bw_uvp_scorer(b)``       ``sample``                   barycenter mean and covariance
 ``make_l2_uvp_scorer(b)``       ``transform``                ``map_to_barycenter``, weights
 ``make_energy_distance_scorer`` ``sample``                   samples of the true barycenter
+``make_frechet_scorer(b, f)``   ``sample``                   samples of the true barycenter
 ``barycenter_cost_scorer``      ``sample``, ``weights_``     nothing (held-out rows only)
 =============================== ============================ =================================
 
-The first three compare with a known truth (a benchmark from :mod:`skbary.datasets`) and
+The first four compare with a known truth (a benchmark from :mod:`skbary.datasets`) and
 ignore ``X, y`` except for the L2-UVP scorer, which maps the held-out rows. The barycenter
 cost needs no truth, so it is the one to use on real data. Sampling inside a scorer uses a
 fixed seed, so every candidate of a grid is scored on the same footing.
@@ -32,6 +33,7 @@ from .metrics import (
     barycenter_moments,
     bw_uvp,
     energy_distance,
+    frechet_distance,
     l2_uvp,
     truth_samples,
 )
@@ -40,6 +42,7 @@ __all__ = [
     "make_bw_uvp_scorer",
     "make_l2_uvp_scorer",
     "make_energy_distance_scorer",
+    "make_frechet_scorer",
     "make_barycenter_cost_scorer",
     "barycenter_cost_scorer",
 ]
@@ -98,6 +101,23 @@ class _EnergyScorer:
 
     def __repr__(self) -> str:
         return f"make_energy_distance_scorer(n_samples={self.n_samples})"
+
+
+class _FrechetScorer:
+    def __init__(self, benchmark: Any, features: Any, n_samples: int, random_state: int) -> None:
+        self.features = features
+        self.n_samples = int(n_samples)
+        self.random_state = random_state
+        self.truth = np.asarray(
+            features(truth_samples(benchmark, self.n_samples, random_state=random_state))
+        )
+
+    def __call__(self, estimator: Any, X: Any = None, y: Any = None) -> float:
+        Y = estimator.sample(self.n_samples, random_state=self.random_state)
+        return -frechet_distance(np.asarray(self.features(Y)), self.truth)
+
+    def __repr__(self) -> str:
+        return f"make_frechet_scorer(n_samples={self.n_samples})"
 
 
 class _BarycenterCostScorer:
@@ -192,6 +212,30 @@ def make_energy_distance_scorer(benchmark: Any, n_samples: int = 5_000, random_s
     callable ``scorer(estimator, X, y) -> float`` (X and y are ignored).
     """
     return _EnergyScorer(benchmark, n_samples, random_state)
+
+
+def make_frechet_scorer(
+    benchmark: Any, features: Any, n_samples: int = 5_000, random_state: int = 0
+):
+    """Scorer ``-frechet_distance`` of ``features(estimator.sample(n_samples))`` to the truth's.
+
+    Parameters
+    ----------
+    benchmark : benchmark from :mod:`skbary.datasets`
+        Needs ``sample_barycenter`` or ``barycenter_samples``.
+    features : callable
+        Rows -> features, e.g. ``load_mnist_classifier(16).features`` for MNIST (the
+        project's FID).
+    n_samples : int, default=5_000
+        Points on each side (a finite benchmark gives at most its reference rows).
+    random_state : int, default=0
+        Seed of both samples, as in :func:`make_energy_distance_scorer`.
+
+    Returns
+    -------
+    callable ``scorer(estimator, X, y) -> float`` (X and y are ignored).
+    """
+    return _FrechetScorer(benchmark, features, n_samples, random_state)
 
 
 def make_barycenter_cost_scorer(n_samples: int | None = None, random_state: int = 0):

@@ -22,6 +22,14 @@ Modules (everything public is re-exported here):
   potentials, WIN paper section 5: the barycenter is a given sample's law).
 * :mod:`.ave_digits` -- :func:`load_ave_digits`, the congruent construction on the 8x8
   digits, built once and cached.
+* :mod:`.mnist` -- :func:`load_mnist`, :func:`load_colored_mnist`: MNIST as flat rows with an
+  ``image_shape``, from the optional extra ``skbary[images]`` (nothing is downloaded).
+* :mod:`.ave_mnist` -- :func:`load_ave_mnist`, the congruent construction on MNIST
+  (``skbary[images]``), built once and cached.
+* :mod:`.mnist_barycenter` -- :func:`make_mnist_barycenter`: two digits and a reference
+  barycenter sample from exact discrete OT (:class:`ImageBarycenterBenchmark`).
+* :mod:`.mnist_classifier` -- :func:`load_mnist_classifier`, a small CNN trained here and
+  cached, whose features feed :func:`skbary.metrics.frechet_distance` (this project's FID).
 * :mod:`.cache` -- :func:`get_data_home` and the ``.npz`` form of a congruent benchmark.
 * :mod:`.potentials` -- the random FICNN potentials and the chain of congruent pairs
   (Lemma 3) that :func:`make_congruent` combines.
@@ -31,9 +39,13 @@ Modules (everything public is re-exported here):
 """
 
 from .ave_digits import load_ave_digits
+from .ave_mnist import load_ave_mnist
 from .cache import get_data_home
 from .congruent import CongruentBenchmark, make_congruent
 from .gaussian import GaussianBenchmark, make_gaussians, make_location_scatter
+from .mnist import load_colored_mnist, load_mnist
+from .mnist_barycenter import ImageBarycenterBenchmark, make_mnist_barycenter
+from .mnist_classifier import load_mnist_classifier
 from .twister import (
     TwisterBenchmark,
     make_twister,
@@ -54,5 +66,11 @@ __all__ = [
     "CongruentBenchmark",
     "make_congruent",
     "load_ave_digits",
+    "load_ave_mnist",
     "get_data_home",
+    "load_mnist",
+    "load_colored_mnist",
+    "ImageBarycenterBenchmark",
+    "make_mnist_barycenter",
+    "load_mnist_classifier",
 ]

@@ -4,10 +4,13 @@
 * :mod:`~skbary.nn.stacking` -- K copies of any module batched with ``torch.func``;
 * :mod:`~skbary.nn.roles` -- networks the user hands in (``map=``, ``potential=``, ...);
 * :mod:`~skbary.nn.init` -- identity and affine starts;
+* :mod:`~skbary.nn.conv` -- convolutional networks for images given as flat rows (a ResNet
+  potential/critic, a UNet map, a DCGAN generator) and :func:`image_networks`;
 * :mod:`~skbary.nn.maps`, :mod:`~skbary.nn.potentials`, :mod:`~skbary.nn.icnn` -- transport
   maps, congruent potentials, input-convex networks.
 """
 
+from .conv import ConvGenerator, ConvMap, ConvPotential, image_networks
 from .icnn import FICNN
 from .mlp import MLP, BatchedLinear, BatchedMLP, make_activation
 from .potentials import CongruentPotentials
@@ -20,8 +23,12 @@ __all__ = [
     "BatchedLinear",
     "BatchedMLP",
     "CongruentPotentials",
+    "ConvGenerator",
+    "ConvMap",
+    "ConvPotential",
     "Role",
     "StackedModules",
     "build_network",
+    "image_networks",
     "make_activation",
 ]
