@@ -164,6 +164,9 @@ class GenerativeBarycenter(NeuralBarycenter):
         Generator updates.
     max_time : float or None, default=None
         Seconds for the whole fit (generator, critics and maps).
+        A fit stopped by ``max_time`` runs as many iterations as the machine manages, so it
+        is not repeatable, even with ``random_state``; one bounded by the iteration counts
+        is, bit for bit, on the CPU.
     optimizer : torch optimiser class, default=torch.optim.Adam
         Used for every network; ``optimizer__*`` parameters are passed to it.
     device : str, default="auto"
@@ -174,6 +177,15 @@ class GenerativeBarycenter(NeuralBarycenter):
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
     callbacks : list of skorch callbacks or None, default=None
+        Told about every iteration (one ``history_`` row; they see the model of that row)
+        and about the start and end of each phase. :mod:`skbary.callbacks` lists what works
+        (``EarlyStopping``, ``Checkpoint``/``LoadInitState``, ``LRScheduler``, ``PrintLog``,
+        :class:`~skbary.callbacks.HeldOutScoring`) and what is refused at fit.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
+        standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
+        iterations instead of starting afresh (the inputs must have the fitted numbers of
+        inputs and features). :meth:`partial_fit` does the same for a given number.
     **kwargs
         Network settings ``generator__*``, ``critic__*``, ``map__*``, ``potential__*``
         (see each role; for a user class, the keyword arguments it is built with;
@@ -197,11 +209,16 @@ class GenerativeBarycenter(NeuralBarycenter):
     n_transform_iter_ : int
         OT solver iterations done.
     history_ : skorch History
-        One row per iteration: the weighted loss (``sinkhorn``/``mmd``, or ``generator``
-        and ``critic`` for SMMD) in phase ``"generator"``, then ``potential`` and ``map``
-        in phase ``"transform"``.
+        One row per iteration: the weighted loss (``sinkhorn``/``mmd``, or ``generator`` and
+        ``critic`` for SMMD) in phase ``"generator"``, then ``potential`` and ``map`` in
+        phase ``"transform"``. ``train_loss`` copies the first of them (``map`` in the
+        transform phase) and ``train_loss_best`` marks its lowest value so far (the default
+        monitors of ``LRScheduler`` and :class:`skbary.callbacks.EarlyStopping`); ``epoch``,
+        ``phase``, ``iteration`` and ``time`` (seconds into the fit) number and date each
+        row. ``len(history_) == n_iter_`` after any stop (and ``n_iter_ +
+        n_transform_iter_`` with the transform phase).
     stop_reason_ : dict
-        Why each phase ended ("max_iter", "max_time", "callback").
+        Why each phase ended ("max_iter", "max_time", "callback", "interrupted").
     fit_time_ : float
 
     Examples
@@ -277,6 +294,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         random_state: Any = None,
         verbose: int = 0,
         callbacks: Any = None,
+        warm_start: bool = False,
         **kwargs: Any,
     ) -> None:
         self.divergence = divergence
@@ -312,6 +330,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.warm_start = warm_start
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ checks
@@ -443,13 +462,17 @@ class GenerativeBarycenter(NeuralBarycenter):
             )
         fraction = 1.0 - self.transform_time_fraction if self.learn_transform else 1.0
         self.generator_.train()
+        for p, trainable in zip(self.generator_.parameters(), self.__dict__.get("_trainable", ())):
+            p.requires_grad_(trainable)  # a warm start continues the generator frozen below
         self.n_iter_ = self._run(
             step,
             n_iter=self.max_iter,
             deadline=self._deadline(fraction),
             phase="generator",
             decay=[g_opt],
+            train_loss={"smmd": "generator"}.get(self.divergence, self.divergence),
         )
+        self._trainable = [p.requires_grad for p in self.generator_.parameters()]
         freeze_(self.generator_.eval())
 
         self.n_transform_iter_ = 0
@@ -469,7 +492,11 @@ class GenerativeBarycenter(NeuralBarycenter):
         )
         self.maps_.train()
         self.n_transform_iter_ = self._run(
-            step, n_iter=self.transform_max_iter, deadline=self._deadline(), phase="transform"
+            step,
+            n_iter=self.transform_max_iter,
+            deadline=self._deadline(),
+            phase="transform",
+            train_loss="map",
         )
         self.maps_.eval()
 
@@ -498,6 +525,13 @@ class GenerativeBarycenter(NeuralBarycenter):
             raise NotLearnedError(
                 "transform needs the maps to the barycenter, which were not fitted "
                 "(learn_transform=False). Refit with learn_transform=True."
+            )
+        if self.n_transform_iter_ == 0:
+            raise NotLearnedError(
+                "transform needs the maps to the barycenter, whose training never ran: the "
+                f"fit stopped first (stop_reason_={self.stop_reason_}). sample works; "
+                "continue with partial_fit or fit with warm_start=True, or give transform a "
+                "share of max_time (transform_time_fraction)."
             )
         # float64 inference: every row's image is independent of the other rows to
         # round-off far below float32's (scikit-learn's sample-order invariance check).

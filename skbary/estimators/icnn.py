@@ -123,6 +123,9 @@ class ICNNBarycenter(NeuralBarycenter):
         Outer iterations (generator updates), K3.
     max_time : float or None, default=None
         Wall-clock budget in seconds for the whole fit.
+        A fit stopped by ``max_time`` runs as many iterations as the machine manages, so it
+        is not repeatable, even with ``random_state``; one bounded by the iteration counts
+        is, bit for bit, on the CPU.
     optimizer : torch optimizer class, default=torch.optim.Adam
         Optimiser of every network, with ``optimizer__*`` keyword arguments; Adam and AdamW
         default to betas (0.5, 0.9) here (less momentum damps the rotation of the
@@ -133,7 +136,16 @@ class ICNNBarycenter(NeuralBarycenter):
         fit is repeatable (with ``max_time`` the learning-rate schedule follows the clock).
     verbose : int, default=0
         >0 shows a progress bar with the losses.
-    callbacks : list of skorch callbacks, default=None
+    callbacks : list of skorch callbacks or None, default=None
+        Told about every iteration (one ``history_`` row; they see the model of that row)
+        and about the start and end of each phase. :mod:`skbary.callbacks` lists what works
+        (``EarlyStopping``, ``Checkpoint``/``LoadInitState``, ``LRScheduler``, ``PrintLog``,
+        :class:`~skbary.callbacks.HeldOutScoring`) and what is refused at fit.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
+        standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
+        iterations instead of starting afresh (the inputs must have the fitted numbers of
+        inputs and features). :meth:`partial_fit` does the same for a given number.
     **kwargs
         Network settings ``f__*``, ``g__*``, ``generator__*`` (see the roles above) and
         ``optimizer__*``.
@@ -150,10 +162,14 @@ class ICNNBarycenter(NeuralBarycenter):
     n_iter_ : int
         Outer iterations run.
     history_ : skorch History
-        Per outer iteration: ``g`` (the g objective), ``f`` (minus the f objective),
-        ``h`` (the generator objective).
+        Per outer iteration: ``g`` (the g objective), ``f`` (minus the f objective), ``h``
+        (the generator objective). ``train_loss`` copies ``g`` and ``train_loss_best`` marks
+        its lowest value so far (the default monitors of ``LRScheduler`` and
+        :class:`skbary.callbacks.EarlyStopping`); ``epoch``, ``phase``, ``iteration`` and
+        ``time`` (seconds into the fit) number and date each row. ``len(history_) ==
+        n_iter_`` after any stop.
     stop_reason_ : dict
-        ``{"train": "max_iter" | "max_time" | "callback"}``.
+        ``{"train": "max_iter" | "max_time" | "callback" | "interrupted"}``.
     fit_time_ : float
         Seconds spent in fit.
     n_features_in_, n_marginals_, weights_, input_labels_ :
@@ -212,6 +228,7 @@ class ICNNBarycenter(NeuralBarycenter):
         random_state: Any = None,
         verbose: int = 0,
         callbacks: Any = None,
+        warm_start: bool = False,
         **kwargs: Any,
     ) -> None:
         self.free_weights = free_weights
@@ -238,6 +255,7 @@ class ICNNBarycenter(NeuralBarycenter):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.warm_start = warm_start
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ fit
@@ -315,6 +333,7 @@ class ICNNBarycenter(NeuralBarycenter):
             deadline=self._deadline(),
             phase="train",
             decay=[opt_g, opt_f, opt_h],
+            train_loss="g",
         )
 
     def _make_optimizer(self, params: Any, lr: float, **defaults: Any) -> torch.optim.Optimizer:
