@@ -197,7 +197,7 @@ class TrainingLoop:
                     i += 1
                     if per_iteration:
                         self._flush(buffer, state, bar)
-                        with bar.external_write():
+                        with bar.external_write(self.callbacks):
                             self._notify("on_epoch_end")
                     elif len(buffer) >= self.log_every or now - last_flush >= self.log_seconds:
                         self._flush(buffer, state, bar)
@@ -317,12 +317,13 @@ class _Bar:
         self.done = 0
         self.tqdm = None
         if self.enabled:
+            self.phase = phase
             self.tqdm = tqdm(
                 total=self._SCALE,
                 desc=phase,
                 leave=False,
                 file=sys.stderr,
-                bar_format="{desc} {percentage:3.0f}%|{bar}|{postfix}",
+                bar_format="{percentage:3.0f}%|{bar}| {desc}",
             )
 
     def update(self, n: int, losses: Mapping[str, float]) -> None:
@@ -338,13 +339,14 @@ class _Bar:
         else:
             budget += f", {elapsed:.1f} s"
         target = min(int(progress * self._SCALE), self._SCALE)
+        values = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+        self.tqdm.set_description_str(f"{self.phase}: {budget}, {values}", refresh=False)
         self.tqdm.update(max(target - self.tqdm.n, 0))
-        postfix = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
-        self.tqdm.set_postfix_str(f"{budget}, {postfix}", refresh=True)
 
-    def external_write(self) -> Any:
-        """Context in which callbacks may print (PrintLog) without breaking the bar."""
-        if self.tqdm is None:
+    def external_write(self, callbacks: Sequence[Any]) -> Any:
+        """Context in which callbacks that print (``PrintLog``, ``EarlyStopping``: skorch's
+        ``sink=print``) do so above the bar rather than through it."""
+        if self.tqdm is None or not any(getattr(cb, "sink", None) is print for cb in callbacks):
             return _NULL
         return tqdm.external_write_mode(file=sys.stdout)
 
