@@ -481,6 +481,8 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         "verbose": ["verbose"],
         "callbacks": [list, tuple, None],
         "warm_start": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+        "validation_interval": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -506,6 +508,7 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         warm = self._continues()
         with InterruptGuard() as guard:
             self._begin_fit(guard, warm=warm)
+            marginals = self._hold_out(marginals)  # validation_fraction
             if warm:  # the model's coordinates are the fitted ones
                 std = [self._to_model(m) for m in marginals]
             else:
@@ -713,11 +716,19 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         self._phase_optimizers = self._optimizers[self._n_claimed_optimizers :]
         self._n_claimed_optimizers = len(self._optimizers)
         self.__dict__.pop("_optimizer_group", None)
+        first_phase = not self._loop.phases
+        validate = self._held_out_objective if first_phase and self._valid_rows else None
         modules = [getattr(self, name) for name in self._fitted_module_names()]
         flags = [(m, m.training) for mod in modules for m in mod.modules()]
         grads = [(p, p.requires_grad) for mod in modules for p in mod.parameters()]
         reason, _ = self._loop.run(
-            step, n_iter=n_iter, deadline=deadline, phase=phase, train_loss=train_loss
+            step,
+            n_iter=n_iter,
+            deadline=deadline,
+            phase=phase,
+            train_loss=train_loss,
+            validate=validate,
+            validate_every=getattr(self, "validation_interval", 50),
         )
         if reason in ("interrupted", "callback"):
             # a KeyboardInterrupt may have cut a step's frozen()/eval() block short
@@ -744,6 +755,7 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
             "_optimizer_group",
             "_n_claimed_optimizers",
             "_pending_optimizer_states",
+            "_valid_rows",
         ):
             self.__dict__.pop(name, None)
         params = set(self._get_param_names())

@@ -488,3 +488,40 @@ def test_an_iteration_bounded_cpu_fit_is_bit_repeatable(est):
     for key in a.history_[0]:
         if key not in ("time", "batches"):
             assert a.history_[:, key] == b.history_[:, key]
+
+
+# ---------------------------------------------------------------------- validation split
+@pytest.mark.parametrize("est", NEURAL, ids=IDS)
+def test_validation_fraction_scores_held_out_rows_for_skorchs_default_callbacks(est, tmp_path):
+    Xs = _inputs()
+    callbacks = [SkorchEarlyStopping(patience=50), Checkpoint(dirname=str(tmp_path))]
+    fitted = _long(
+        est,
+        max_iter=5,
+        validation_fraction=0.25,
+        validation_interval=2,
+        callbacks=callbacks,
+        **_NO_AVERAGE.get(est),
+    ).fit(Xs)
+    rows = fitted.history_
+    main = rows[0, "phase"]
+    # every validation_interval iterations and at the main phase's end; never after it
+    assert [r["epoch"] for r in rows if "valid_loss" in r] == [2, 4, 5]
+    assert all(r["phase"] == main for r in rows if "valid_loss" in r)
+    assert [r["event_cp"] for r in rows if "valid_loss" in r] == [
+        r["valid_loss_best"] for r in rows if "valid_loss" in r
+    ]
+    assert (tmp_path / "params.pt").exists()
+    # valid_loss is the barycenter cost of the model on the held-out rows (the split is the
+    # seeded one the estimator draws: a quarter of every input)
+    rng = np.random.RandomState(fitted._seed + 1)
+    held_out = [X[rng.permutation(len(X))[: round(0.25 * len(X))]] for X in Xs]
+    if type(est).__name__ not in TWO_PHASES:
+        n = min(len(v) for v in held_out)
+        Y = fitted.sample(n, random_state=fitted._seed)
+        cost = skbary.metrics.barycenter_cost(Y, held_out, fitted.weights_, n, random_state=0)
+        assert rows[-1, "valid_loss"] == pytest.approx(cost, rel=1e-6)
+    if hasattr(fitted, "_rows"):  # the rows NOT pushes to sample: the training rows only
+        assert [len(r) for r in fitted._rows] == [len(X) - len(v) for X, v in zip(Xs, held_out)]
+    with pytest.raises(ValueError, match="validation_fraction"):
+        clone(est).set_params(validation_fraction=0.99).fit(Xs)

@@ -152,6 +152,17 @@ class NOTBarycenter(NeuralBarycenter):
         standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
         iterations instead of starting afresh (the inputs must have the fitted numbers of
         inputs and features). :meth:`partial_fit` does the same for a given number.
+    validation_fraction : float in (0, 1) or None, default=None
+        Share of every input's rows held out (a seeded draw) to score the model during the
+        main phase: every ``validation_interval`` iterations (and at the phase's end)
+        ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
+        Euclidean cost, data units) between samples of the model and the held-out rows (at
+        most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
+        ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
+        rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
+        on every row and records no held-out score.
+    validation_interval : int, default=50
+        Iterations between two held-out scores (``validation_fraction``).
     **kwargs
         Network settings ``map__*`` and ``potential__*`` (above), ``optimizer__*``.
 
@@ -236,6 +247,8 @@ class NOTBarycenter(NeuralBarycenter):
         verbose: int = 0,
         callbacks: Any = None,
         warm_start: bool = False,
+        validation_fraction: float | None = None,
+        validation_interval: int = 50,
         **kwargs: Any,
     ) -> None:
         self.weights = weights
@@ -265,6 +278,8 @@ class NOTBarycenter(NeuralBarycenter):
         self.verbose = verbose
         self.callbacks = callbacks
         self.warm_start = warm_start
+        self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ checks

@@ -23,9 +23,11 @@ hooks
 ======================================  ==================================================
 
 A callback whose ``monitor`` is a ``valid_*`` key (skorch's defaults: ``valid_loss``,
-``valid_loss_best``) is refused unless a :class:`HeldOutScoring` writes that key: skbary
-splits no validation set off by itself, and training losses under a ``valid_`` name would
-be a silent lie.
+``valid_loss_best``) is refused unless the estimator's ``validation_fraction`` (which writes
+``valid_loss``, a held-out barycenter cost) or a :class:`HeldOutScoring` writes that key:
+training losses under a ``valid_`` name would be a silent lie. A callback with a string
+``monitor`` hears ``on_epoch_end`` only on the rows that have that key (skorch's epochs with
+a validation score).
 """
 
 from __future__ import annotations
@@ -176,6 +178,8 @@ def check_callbacks(callbacks: Sequence[Any] | None, estimator: Any) -> None:
     name = type(estimator).__name__
     callbacks = list(callbacks or ())
     written = {cb.name for cb in callbacks if isinstance(cb, HeldOutScoring)}
+    if getattr(estimator, "validation_fraction", None) is not None:
+        written.add("valid_loss")
     written |= {f"{key}_best" for key in written}
     for cb in callbacks:
         what = type(cb).__name__
@@ -220,8 +224,10 @@ def check_callbacks(callbacks: Sequence[Any] | None, estimator: Any) -> None:
         if isinstance(monitor, str) and monitor.startswith("valid_") and monitor not in written:
             raise ValueError(
                 f"{what} monitors {monitor!r}, a held-out score this fit does not record: "
-                f"{name} splits off no validation set. Monitor 'train_loss' (each phase's "
-                "main loss; skbary.callbacks.EarlyStopping() does by default) or "
-                f"'train_loss_best' (Checkpoint), or add skbary.callbacks.HeldOutScoring("
-                f"scoring, X_valid, y_valid, name={monitor.removesuffix('_best')!r})."
+                f"{name} splits off no validation set unless validation_fraction is set "
+                "(then it records 'valid_loss'). Monitor 'train_loss' (each phase's main "
+                "loss; skbary.callbacks.EarlyStopping() does by default) or "
+                f"'train_loss_best' (Checkpoint), set validation_fraction, or add "
+                f"skbary.callbacks.HeldOutScoring(scoring, X_valid, y_valid, "
+                f"name={monitor.removesuffix('_best')!r})."
             )

@@ -99,6 +99,7 @@ class TrainingLoop:
         self.interrupts = interrupts if interrupts is not None else InterruptGuard()
         self.phases: list[dict[str, Any]] = []  # one summary per run: the verbose=2 table
         self._time_offset: float | None = None
+        self.n_rows_written = 0
 
     @property
     def history(self) -> History:
@@ -111,10 +112,17 @@ class TrainingLoop:
         return self.interrupts.interrupted
 
     def _notify(self, hook: str, **kwargs: Any) -> None:
+        row = self.history[-1] if hook == "on_epoch_end" else None
         for cb in self.callbacks:
             fn = getattr(cb, hook, None)
-            if fn is not None:
-                fn(self.estimator, **kwargs)
+            if fn is None:
+                continue
+            monitor = getattr(cb, "monitor", None)
+            if row is not None and isinstance(monitor, str) and monitor not in row:
+                # a callback watching a key hears of the rows that have it (valid_loss every
+                # validation_interval iterations): skorch's epoch with a validation score
+                continue
+            fn(self.estimator, **kwargs)
 
     def begin(self) -> None:
         """Initialise the callbacks (once per fit, before the first phase)."""
@@ -133,6 +141,8 @@ class TrainingLoop:
         deadline: float | None = None,
         phase: str = "train",
         train_loss: str | None = None,
+        validate: Callable[[], float] | None = None,
+        validate_every: int = 50,
     ) -> tuple[str, int]:
         """Call ``step(i)`` for i = 0, 1, ... until ``n_iter`` or ``deadline``.
 
@@ -149,6 +159,11 @@ class TrainingLoop:
             Name recorded in the history.
         train_loss : str or None
             The loss copied to ``train_loss``; None: the first loss ``step`` returns.
+        validate : callable or None
+            ``validate() -> float``, the held-out objective of the current model, recorded
+            as ``valid_loss`` (with ``valid_loss_best``) on every row whose ``epoch`` is a
+            multiple of ``validate_every`` (and on the phase's last row).
+        validate_every : int, default=50
 
         Returns
         -------
@@ -177,6 +192,7 @@ class TrainingLoop:
             self._time_offset = float(history[-1]["time"]) if len(history) else 0.0
         done_before = sum(1 for row in history if row.get("phase") == phase)
         state = _PhaseState(phase, done_before, len(history), train_loss)
+        state.validate, state.validate_every = validate, max(int(validate_every), 1)
         bar = _Bar(self.verbose, phase, n_iter, deadline)
         per_iteration = bool(self.callbacks)
         reason = "max_iter"
@@ -195,12 +211,23 @@ class TrainingLoop:
                     now = time.perf_counter()
                     buffer.append(({k: v.detach() for k, v in losses.items()}, now))
                     i += 1
+                    due = validate is not None and (
+                        (state.epoch_before + state.n_done + len(buffer)) % state.validate_every
+                        == 0
+                        or i == n_iter
+                    )
                     if per_iteration:
                         self._flush(buffer, state, bar)
+                        if due:
+                            self._validate(state)
                         with bar.external_write(self.callbacks):
                             self._notify("on_epoch_end")
-                    elif len(buffer) >= self.log_every or now - last_flush >= self.log_seconds:
+                    elif (
+                        due or len(buffer) >= self.log_every or now - last_flush >= self.log_seconds
+                    ):
                         self._flush(buffer, state, bar)
+                        if due:
+                            self._validate(state)
                         last_flush = time.perf_counter()
         except KeyboardInterrupt:
             reason = "interrupted" if guard.interrupted else "callback"
@@ -209,6 +236,8 @@ class TrainingLoop:
         # the iterations that completed before a stop are recorded, whatever stopped them
         if buffer:
             self._flush(buffer, state, bar)
+        if validate is not None and state.n_done and "valid_loss" not in self.history[-1]:
+            self._validate(state)  # the phase's last model is scored too
         bar.close()
         summary = self._summary(phase, reason, state.n_done, t_phase, state.last)
         self.phases.append(summary)
@@ -266,6 +295,7 @@ class TrainingLoop:
         with self.interrupts.deferred():  # a Ctrl-C never leaves half a row
             for (_, stamp), row in zip(buffer, values, strict=True):
                 state.n_done += 1
+                self.n_rows_written += 1
                 score = float(row[j_main])
                 best = score < state.best
                 state.best = min(state.best, score)
@@ -281,6 +311,21 @@ class TrainingLoop:
                 history.record("train_loss_best", best)
             buffer.clear()
 
+    def _validate(self, state: _PhaseState) -> None:
+        """Score the current model on the held-out rows; record it in the last row."""
+        value = float(state.validate())
+        if not np.isfinite(value):
+            raise TrainingDivergedError(
+                f"The held-out objective became {value} at iteration "
+                f"{state.done_before + state.n_done} of phase {state.phase!r}. "
+                f"{self.estimator._divergence_hint(state.train_loss or 'train_loss')}"
+            )
+        best = value < state.valid_best
+        state.valid_best = min(state.valid_best, value)
+        with self.interrupts.deferred():
+            self.history.record("valid_loss", value)
+            self.history.record("valid_loss_best", best)
+
 
 class _PhaseState:
     """Counters of one :meth:`TrainingLoop.run` call."""
@@ -294,6 +339,9 @@ class _PhaseState:
         self.train_loss = train_loss
         self.n_done = 0
         self.best = math.inf
+        self.valid_best = math.inf
+        self.validate: Callable[[], float] | None = None
+        self.validate_every = 50
         self.last: dict[str, float] = {}
 
 

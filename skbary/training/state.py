@@ -301,6 +301,42 @@ class TrainingStateMixin:
             self.__dict__.pop("_partial", None)
         return self
 
+    # ------------------------------------------------------------------ validation split
+    def _hold_out(self, marginals: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Split off ``validation_fraction`` of every input's rows (seeded); return the rest.
+
+        The held-out rows (data units) are kept for :meth:`_held_out_objective` during fit.
+        """
+        fraction = getattr(self, "validation_fraction", None)
+        self._valid_rows = None
+        if fraction is None:
+            return list(marginals)
+        rng = np.random.RandomState((int(self._seed) + 1) % 2**32)
+        train, valid = [], []
+        for k, X in enumerate(marginals):
+            n = len(X)
+            n_valid = int(round(float(fraction) * n))
+            if n_valid < 1 or n - n_valid < 2:
+                raise ValueError(
+                    f"validation_fraction={fraction} of input {k}'s {n} rows leaves "
+                    f"{n - n_valid} to train on and {n_valid} to score: each needs rows "
+                    "(at least 2 to train, 1 to score). Use a fraction that fits, or None."
+                )
+            order = rng.permutation(n)
+            valid.append(np.asarray(X)[order[:n_valid]])
+            train.append(np.asarray(X)[np.sort(order[n_valid:])])
+        self._valid_rows = valid
+        return train
+
+    def _held_out_objective(self) -> float:
+        """The barycenter cost ``sum_k a_k W2^2`` of the current model on the held-out rows."""
+        from ..metrics import barycenter_cost
+
+        valid = self._valid_rows
+        n = min(512, *(len(v) for v in valid))
+        Y = self.sample(n, random_state=int(self._seed))
+        return barycenter_cost(Y, valid, self.weights_, n_samples=n, random_state=0)
+
     # ------------------------------------------------------------------ save / load
     def save_params(
         self,
@@ -396,7 +432,9 @@ class TrainingStateMixin:
 
         Called during a fit (``LoadInitState`` at the start of training), it continues the
         saved run: the networks, the optimisers' states, the history (so ``n_iter_`` and
-        the iteration numbers continue) and the minibatch stream. Called on a fitted
+        the iteration numbers continue) and the minibatch stream; once this fit has run
+        iterations (``Checkpoint(load_best=True)`` restoring the best networks at the end of
+        a phase), the history is kept whole. Called on a fitted
         estimator, it replaces its networks and history (and the optimiser states a
         ``warm_start`` continues). Nothing is changed when a file is missing or does not
         fit (``FileNotFoundError``, ``ValueError``).
@@ -487,6 +525,11 @@ class TrainingStateMixin:
                 getattr(self, module_name).load_state_dict(sd)
         for key, sd in extra.items():
             self._named_module(key).load_state_dict(sd)
+        loop = self.__dict__.get("_loop")
+        if loop is not None and loop.n_rows_written:
+            # restoring the best networks during training (Checkpoint(load_best=True) at the
+            # end of a phase): the history stays the whole log of the iterations run
+            history = None
         if history is not None:
             self.history_ = history
             generator = self.__dict__.get("_generator")
