@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import numbers
+import sys
 import threading
 import time
 import warnings
@@ -59,6 +60,10 @@ from .training import (
     resolve_device,
     torch_threads,
 )
+from .training.callbacks import check_callbacks
+from .training.interrupts import InterruptGuard
+from .training.loop import format_phase_table, format_summary
+from .training.state import TrainingStateMixin
 from .validation import check_n_samples, check_rows, is_list_form, resolve_fit_input
 
 # optimisers with a fused kernel on CPU and CUDA (torch >= 2.4)
@@ -581,7 +586,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         return tags
 
 
-class NeuralBarycenter(BaseBarycenter):
+class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
     """Base of the torch estimators: the fit template, networks, optimisers, training loop.
 
     A method subclass reads like its paper's algorithm box. It declares
@@ -636,17 +641,15 @@ class NeuralBarycenter(BaseBarycenter):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [list, tuple, None],
+        "warm_start": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+        "validation_interval": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "_prefixes" not in cls.__dict__:
             cls._prefixes = (*cls._roles, "optimizer")
-
-    @property
-    def history(self) -> History:
-        """Alias of ``history_`` under the name skorch callbacks read (``net.history``)."""
-        return self.history_
 
     def _fit_context(self) -> contextlib.AbstractContextManager:
         stack = contextlib.ExitStack()
@@ -659,27 +662,32 @@ class NeuralBarycenter(BaseBarycenter):
 
     def _validate_hyperparameters(self) -> None:
         super()._validate_hyperparameters()
-        for cb in self.callbacks or ():
-            if isinstance(cb, str) or not any(
-                hasattr(cb, hook) for hook in ("on_train_begin", "on_epoch_end", "on_train_end")
-            ):
-                raise TypeError(
-                    f"callbacks must be skorch-style callback objects (with on_epoch_end etc.); "
-                    f"got {cb!r}."
-                )
+        check_callbacks(self.callbacks, self)
 
     # ------------------------------------------------------------------ the fit template
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
-        """Begin -> standardise -> build networks -> train -> finish."""
-        self._begin_fit(start_callbacks=False)
-        std = self._fit_standardisation(marginals, weights, enabled=self._standardises())
-        data = self._batches(std)
-        with self._seeded():
-            self._build_networks(len(marginals), marginals[0].shape[1])
-        self._to_device()
-        self._loop.begin()  # callbacks see the networks as built
-        self._train(data, weights)
-        self._end_fit()
+        """Begin -> standardise -> build networks (or continue them) -> train -> finish.
+
+        ``warm_start=True`` and :meth:`partial_fit` continue a fitted model: its networks,
+        optimiser states, standardisation and history (:meth:`_continues`). Ctrl-C stops
+        the whole fit (:class:`~skbary.training.interrupts.InterruptGuard`).
+        """
+        warm = self._continues()
+        with InterruptGuard() as guard:
+            self._begin_fit(guard, warm=warm)
+            marginals = self._hold_out(marginals)  # validation_fraction
+            if warm:  # the model's coordinates are the fitted ones
+                std = [self._to_model(m) for m in marginals]
+            else:
+                std = self._fit_standardisation(marginals, weights, enabled=self._standardises())
+            data = self._batches(std)
+            if not warm:
+                with self._seeded():
+                    self._build_networks(len(marginals), marginals[0].shape[1])
+            self._to_device()
+            self._loop.begin()
+            self._train(data, weights)
+            self._end_fit()
         self._check_trained_model()
 
     #: In standardised coordinates the inputs' spread is 1, and the quadratic barycenter's
@@ -796,11 +804,12 @@ class NeuralBarycenter(BaseBarycenter):
         return self._nested(name, self._roles[name].defaults)
 
     # ------------------------------------------------------------------ helpers for _train
-    def _begin_fit(self, start_callbacks: bool = True) -> None:
+    def _begin_fit(self, guard: InterruptGuard | None = None, warm: bool = False) -> None:
         """Resolve the device, seed the generators, start the clock and the history.
 
-        ``start_callbacks=False`` leaves the callbacks' ``on_train_begin`` to the caller
-        (the template calls it once the networks are built).
+        ``warm=True`` continues the fitted state (on copies, so that a failing fit leaves
+        the previous model as it was): the history goes on, the optimisers take their saved
+        states, and the minibatch stream continues rather than repeats.
         """
         # The first optimiser of a process imports torch._dynamo (about a second): do it
         # now, inside the time max_time counts (from the start of fit, validation included).
@@ -809,15 +818,24 @@ class NeuralBarycenter(BaseBarycenter):
         self._t0 = self.__dict__.get("_fit_t0", time.perf_counter())
         self.device_ = resolve_device(self.device)
         self._seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        self._generator = torch.Generator(device=self.device_).manual_seed(self._seed)
+        if warm:
+            self._take_over_fitted_state()
+        else:
+            self.history_ = History()
+        done = len(self.history_)
+        self._generator = torch.Generator(device=self.device_).manual_seed(self._seed + done)
         self._optimizers: list[torch.optim.Optimizer] = []
-        self.history_ = History()
+        self._n_claimed_optimizers = 0
+        self._pending_optimizer_states = self.__dict__.get("_optimizer_states") if warm else None
         self.stop_reason_: dict[str, str] = {}
         self._loop = TrainingLoop(
-            self, self.history_, self._t0, verbose=self.verbose, callbacks=self.callbacks
+            self,
+            self.history_,
+            self._t0,
+            verbose=self.verbose,
+            callbacks=self.callbacks,
+            interrupts=guard,
         )
-        if start_callbacks:
-            self._loop.begin()
 
     def _deadline(self, fraction: float = 1.0) -> float | None:
         """Clock time by which ``fraction`` of ``max_time`` (counted from fit's start) is used."""
@@ -866,10 +884,10 @@ class NeuralBarycenter(BaseBarycenter):
         ):
             params = list(params)
             try:
-                return self.optimizer(params, fused=True, **kwargs)
+                return self._register_optimizer(self.optimizer(params, fused=True, **kwargs))
             except (RuntimeError, TypeError, ValueError):  # a device or dtype without it
                 pass
-        return self.optimizer(params, **kwargs)
+        return self._register_optimizer(self.optimizer(params, **kwargs))
 
     def _run(
         self,
@@ -879,11 +897,21 @@ class NeuralBarycenter(BaseBarycenter):
         deadline: float | None,
         phase: str = "train",
         decay: Sequence[torch.optim.Optimizer] = (),
+        train_loss: str | None = None,
     ) -> int:
         """Run one training phase in the shared loop; records ``stop_reason_[phase]``.
 
         ``decay`` lists the optimisers whose learning rates follow the estimator's
         ``lr_decay``/``lr_schedule`` over this phase (:class:`~skbary.training.LRDecay`).
+        ``train_loss`` names the phase's main loss (copied to the history's
+        ``train_loss``). The optimisers built since the previous phase are this phase's
+        (``optimizer_``, for ``LRScheduler``).
+
+        Returns
+        -------
+        int
+            The phase's iterations so far: the history's rows of ``phase``, those of a
+            continued fit included.
         """
         schedule = LRDecay(
             decay,
@@ -899,20 +927,60 @@ class NeuralBarycenter(BaseBarycenter):
                 schedule.update(i)
                 return inner(i)
 
-        reason, n_done = self._loop.run(step, n_iter=n_iter, deadline=deadline, phase=phase)
+        self._phase_optimizers = self._optimizers[self._n_claimed_optimizers :]
+        self._n_claimed_optimizers = len(self._optimizers)
+        self.__dict__.pop("_optimizer_group", None)
+        first_phase = not self._loop.phases
+        validate = self._held_out_objective if first_phase and self._valid_rows else None
+        modules = [getattr(self, name) for name in self._fitted_module_names()]
+        flags = [(m, m.training) for mod in modules for m in mod.modules()]
+        grads = [(p, p.requires_grad) for mod in modules for p in mod.parameters()]
+        reason, _ = self._loop.run(
+            step,
+            n_iter=n_iter,
+            deadline=deadline,
+            phase=phase,
+            train_loss=train_loss,
+            validate=validate,
+            validate_every=getattr(self, "validation_interval", 50),
+        )
+        if reason in ("interrupted", "callback"):
+            # a KeyboardInterrupt may have cut a step's frozen()/eval() block short
+            for m, training in flags:
+                m.train(training)
+            for p, requires_grad in grads:
+                p.requires_grad_(requires_grad)
         self.stop_reason_[phase] = reason
-        return n_done
+        return sum(1 for row in self.history_ if row.get("phase") == phase)
 
     def _end_fit(self) -> None:
-        """Close callbacks, drop training-only state, set modules to eval mode."""
+        """Keep the optimisers' states, drop training-only state, set modules to eval mode;
+        ``verbose`` leaves a summary line (and, at 2, a table of the phases)."""
         self._loop.end()
-        for name in ("_loop", "_generator", "_optimizers"):
+        self._optimizer_states = self._optimizer_states_now()
+        self._fit_shape = (self.n_marginals_, self.n_features_in_)
+        self._fit_architecture = self._architecture()
+        phases = self._loop.phases
+        for name in (
+            "_loop",
+            "_generator",
+            "_optimizers",
+            "_phase_optimizers",
+            "_optimizer_group",
+            "_n_claimed_optimizers",
+            "_pending_optimizer_states",
+            "_valid_rows",
+        ):
             self.__dict__.pop(name, None)
         params = set(self._get_param_names())
         for name, value in list(vars(self).items()):
             if isinstance(value, nn.Module) and name not in params:
                 value.eval()
         self.fit_time_ = time.perf_counter() - self._t0
+        if self.verbose:
+            print(format_summary(type(self).__name__, phases, self.fit_time_), file=sys.stderr)
+            if self.verbose >= 2:
+                print(format_phase_table(phases), file=sys.stderr)
 
     def _divergence_hint(self, loss_name: str) -> str:
         """Remedy shown when ``loss_name`` becomes NaN; methods refine it per network."""

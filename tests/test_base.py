@@ -154,31 +154,51 @@ def test_toy_passes_sklearn_checks():
     assert failed == []
 
 
-def test_loop_reports_to_callbacks_every_log_seconds_when_iterations_are_slow():
+def test_loop_tells_callbacks_about_each_iteration_with_its_own_row_and_time():
     from skorch.history import History
 
     from skbary.training import TrainingLoop
 
-    class Flushes:
+    class Rows:
         def __init__(self):
-            self.rows_seen = []
+            self.seen = []
 
         def on_epoch_end(self, net, **kwargs):
-            self.rows_seen.append(net.history[-1]["time"])  # one value per host copy
+            self.seen.append((len(net.history), net.history[-1]["loss"]))
 
     class Net:
         history = History()
 
-    cb = Flushes()
-    loop = TrainingLoop(Net, Net.history, time.perf_counter(), callbacks=[cb], log_seconds=0.2)
+    cb = Rows()
+    loop = TrainingLoop(Net, Net.history, time.perf_counter(), callbacks=[cb])
 
     def slow_step(i):
-        time.sleep(0.05)
+        time.sleep(0.01)
         return {"loss": torch.tensor(float(i))}
 
     reason, n = loop.run(slow_step, n_iter=20)
     assert (reason, n) == ("max_iter", 20)
     assert Net.history[:, "loss"] == [float(i) for i in range(20)]
-    # 20 iterations of 0.05 s with log_every=50: without the time rule, one copy at the end
-    flushes = len(set(cb.rows_seen))
-    assert 3 <= flushes <= 8
+    # every callback call reads the row of the iteration that just ran, not a later one
+    assert cb.seen == [(i + 1, float(i)) for i in range(20)]
+    stamps = np.array(Net.history[:, "time"])
+    assert (np.diff(stamps) >= 0.009).all()  # each row dated when its iteration ended
+
+
+def test_fast_path_without_callbacks_still_dates_every_row():
+    from skorch.history import History
+
+    from skbary.training import TrainingLoop
+
+    class Net:
+        history = History()
+
+    loop = TrainingLoop(Net, Net.history, time.perf_counter(), log_every=50)
+
+    def slow_step(i):
+        time.sleep(0.01)
+        return {"loss": torch.tensor(float(i))}
+
+    assert loop.run(slow_step, n_iter=30) == ("max_iter", 30)
+    stamps = np.array(Net.history[:, "time"])
+    assert len(stamps) == 30 and (np.diff(stamps) >= 0.009).all()

@@ -94,3 +94,15 @@ def test_generative_ellipses(tmp_path):
     # 60 MLP steps already move the samples well toward the barycenter (0.11 measured,
     # input 0 is at 0.42): a generator that does not learn stays near its N(0, I)-like start
     assert r["MLP generator"]["energy_distance"] < 0.5 * s["energy_input0"]
+
+
+def test_continue_training(tmp_path):
+    s = _run("continue_training", tmp_path)
+    rounds = s["iterations_per_round"]
+    # two warm-started fits and a partial_fit: one model, one history, the count goes on
+    assert s["n_iter_continued"] == s["history_rows"] == 2 * rounds + rounds // 2
+    scored = dict(s["bw_uvp_by_iteration"])
+    assert scored[max(scored)] < 0.2 * scored[min(scored)]  # it kept learning across calls
+    # the new estimator resumed the checkpoint and went on
+    assert s["resumed_n_iter"] == 2 * rounds
+    assert s["resumed_bw_uvp"] < s["first_half_bw_uvp"]

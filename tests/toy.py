@@ -50,6 +50,7 @@ class ToyMeanBarycenter(NeuralBarycenter):
         random_state: Any = None,
         verbose: int = 0,
         callbacks: Any = None,
+        warm_start: bool = False,
         **kwargs: Any,
     ) -> None:
         self.weights = weights
@@ -64,6 +65,7 @@ class ToyMeanBarycenter(NeuralBarycenter):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.warm_start = warm_start
         self._set_prefixed(kwargs)
 
     def _standardise_auto(self) -> bool:

@@ -176,6 +176,9 @@ class EnergyBarycenter(NeuralBarycenter):
         Wall-clock budget (seconds) of the whole fit. The training loop starts no iteration
         after it and the Langevin chains of the iteration running then stop early, so the
         fit overruns it by at most one Langevin step and one update.
+        A fit stopped by ``max_time`` runs as many iterations as the machine manages, so it
+        is not repeatable, even with ``random_state``; one bounded by the iteration counts
+        is, bit for bit, on the CPU.
     standardize : bool or "auto", default="auto"
         Work in standard coordinates (see above). "auto": True for the quadratic cost
         without a generator, False otherwise.
@@ -191,6 +194,26 @@ class EnergyBarycenter(NeuralBarycenter):
     verbose : int, default=0
         Progress bar with the current losses when > 0.
     callbacks : list of skorch callbacks or None, default=None
+        Told about every iteration (one ``history_`` row; they see the model of that row)
+        and about the start and end of each phase. :mod:`skbary.callbacks` lists what works
+        (``EarlyStopping``, ``Checkpoint``/``LoadInitState``, ``LRScheduler``, ``PrintLog``,
+        :class:`~skbary.callbacks.HeldOutScoring`) and what is refused at fit.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
+        standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
+        iterations instead of starting afresh (the inputs must have the fitted numbers of
+        inputs and features). :meth:`partial_fit` does the same for a given number.
+    validation_fraction : float in (0, 1) or None, default=None
+        Share of every input's rows held out (a seeded draw) to score the model during the
+        main phase: every ``validation_interval`` iterations (and at the phase's end)
+        ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
+        Euclidean cost, data units) between samples of the model and the held-out rows (at
+        most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
+        ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
+        rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
+        on every row and records no held-out score.
+    validation_interval : int, default=50
+        Iterations between two held-out scores (``validation_fraction``).
     **kwargs
         Nested parameters: ``potential__*`` (settings of the ``potential`` network) and
         ``optimizer__*``.
@@ -212,8 +235,13 @@ class EnergyBarycenter(NeuralBarycenter):
     history_ : skorch History
         Per iteration, in the data's units: ``potential`` (``sum_k a_k mean f_k(y)``,
         minimised) and ``cost`` (``sum_k a_k mean c(x, y)`` of the sampled plans).
+        ``train_loss`` copies ``potential`` and ``train_loss_best`` marks its lowest value
+        so far (the default monitors of ``LRScheduler`` and
+        :class:`skbary.callbacks.EarlyStopping`); ``epoch``, ``phase``, ``iteration`` and
+        ``time`` (seconds into the fit) number and date each row. ``len(history_) ==
+        n_iter_`` after any stop.
     stop_reason_ : dict
-        Why training stopped ("max_iter", "max_time" or "callback").
+        Why training stopped ("max_iter", "max_time", "callback" or "interrupted").
     n_features_in_, n_marginals_, weights_, input_labels_, fit_time_ :
         See :class:`~skbary.base.BaseBarycenter`.
 
@@ -274,6 +302,9 @@ class EnergyBarycenter(NeuralBarycenter):
         random_state: Any = None,
         verbose: int = 0,
         callbacks: Any = None,
+        warm_start: bool = False,
+        validation_fraction: float | None = None,
+        validation_interval: int = 50,
         **kwargs: Any,
     ) -> None:
         self.epsilon = epsilon
@@ -303,6 +334,9 @@ class EnergyBarycenter(NeuralBarycenter):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ validation
@@ -431,7 +465,11 @@ class EnergyBarycenter(NeuralBarycenter):
         else:
             step = egbary.importance_step(**common)
         self.n_iter_ = self._run(
-            self._in_data_units(step), n_iter=self.max_iter, deadline=deadline, decay=[opt]
+            self._in_data_units(step),
+            n_iter=self.max_iter,
+            deadline=deadline,
+            decay=[opt],
+            train_loss="potential",
         )
 
     def _in_data_units(self, step: Callable) -> Callable:

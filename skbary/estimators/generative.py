@@ -169,6 +169,9 @@ class GenerativeBarycenter(NeuralBarycenter):
         Generator updates.
     max_time : float or None, default=None
         Seconds for the whole fit (generator, critics and maps).
+        A fit stopped by ``max_time`` runs as many iterations as the machine manages, so it
+        is not repeatable, even with ``random_state``; one bounded by the iteration counts
+        is, bit for bit, on the CPU.
     optimizer : torch optimiser class, default=torch.optim.Adam
         Used for every network; ``optimizer__*`` parameters are passed to it.
     device : str, default="auto"
@@ -179,6 +182,26 @@ class GenerativeBarycenter(NeuralBarycenter):
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
     callbacks : list of skorch callbacks or None, default=None
+        Told about every iteration (one ``history_`` row; they see the model of that row)
+        and about the start and end of each phase. :mod:`skbary.callbacks` lists what works
+        (``EarlyStopping``, ``Checkpoint``/``LoadInitState``, ``LRScheduler``, ``PrintLog``,
+        :class:`~skbary.callbacks.HeldOutScoring`) and what is refused at fit.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
+        standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
+        iterations instead of starting afresh (the inputs must have the fitted numbers of
+        inputs and features). :meth:`partial_fit` does the same for a given number.
+    validation_fraction : float in (0, 1) or None, default=None
+        Share of every input's rows held out (a seeded draw) to score the model during the
+        main phase: every ``validation_interval`` iterations (and at the phase's end)
+        ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
+        Euclidean cost, data units) between samples of the model and the held-out rows (at
+        most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
+        ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
+        rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
+        on every row and records no held-out score.
+    validation_interval : int, default=50
+        Iterations between two held-out scores (``validation_fraction``).
     **kwargs
         Network settings ``generator__*``, ``critic__*``, ``map__*``, ``potential__*``
         (see each role; for a user class, the keyword arguments it is built with;
@@ -202,11 +225,16 @@ class GenerativeBarycenter(NeuralBarycenter):
     n_transform_iter_ : int
         OT solver iterations done.
     history_ : skorch History
-        One row per iteration: the weighted loss (``sinkhorn``/``mmd``, or ``generator``
-        and ``critic`` for SMMD) in phase ``"generator"``, then ``potential`` and ``map``
-        in phase ``"transform"``.
+        One row per iteration: the weighted loss (``sinkhorn``/``mmd``, or ``generator`` and
+        ``critic`` for SMMD) in phase ``"generator"``, then ``potential`` and ``map`` in
+        phase ``"transform"``. ``train_loss`` copies the first of them (``map`` in the
+        transform phase) and ``train_loss_best`` marks its lowest value so far (the default
+        monitors of ``LRScheduler`` and :class:`skbary.callbacks.EarlyStopping`); ``epoch``,
+        ``phase``, ``iteration`` and ``time`` (seconds into the fit) number and date each
+        row. ``len(history_) == n_iter_`` after any stop (and ``n_iter_ +
+        n_transform_iter_`` with the transform phase).
     stop_reason_ : dict
-        Why each phase ended ("max_iter", "max_time", "callback").
+        Why each phase ended ("max_iter", "max_time", "callback", "interrupted").
     fit_time_ : float
 
     Examples
@@ -283,6 +311,9 @@ class GenerativeBarycenter(NeuralBarycenter):
         random_state: Any = None,
         verbose: int = 0,
         callbacks: Any = None,
+        warm_start: bool = False,
+        validation_fraction: float | None = None,
+        validation_interval: int = 50,
         **kwargs: Any,
     ) -> None:
         self.divergence = divergence
@@ -319,6 +350,9 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ checks
@@ -450,13 +484,17 @@ class GenerativeBarycenter(NeuralBarycenter):
             )
         fraction = 1.0 - self.transform_time_fraction if self.learn_transform else 1.0
         self.generator_.train()
+        for p, trainable in zip(self.generator_.parameters(), self.__dict__.get("_trainable", ())):
+            p.requires_grad_(trainable)  # a warm start continues the generator frozen below
         self.n_iter_ = self._run(
             step,
             n_iter=self.max_iter,
             deadline=self._deadline(fraction),
             phase="generator",
             decay=[g_opt],
+            train_loss={"smmd": "generator"}.get(self.divergence, self.divergence),
         )
+        self._trainable = [p.requires_grad for p in self.generator_.parameters()]
         freeze_(self.generator_.eval())
 
         self.n_transform_iter_ = 0
@@ -476,7 +514,11 @@ class GenerativeBarycenter(NeuralBarycenter):
         )
         self.maps_.train()
         self.n_transform_iter_ = self._run(
-            step, n_iter=self.transform_max_iter, deadline=self._deadline(), phase="transform"
+            step,
+            n_iter=self.transform_max_iter,
+            deadline=self._deadline(),
+            phase="transform",
+            train_loss="map",
         )
         self.maps_.eval()
 
@@ -505,6 +547,13 @@ class GenerativeBarycenter(NeuralBarycenter):
             raise NotLearnedError(
                 "transform needs the maps to the barycenter, which were not fitted "
                 "(learn_transform=False). Refit with learn_transform=True."
+            )
+        if self.n_transform_iter_ == 0:
+            raise NotLearnedError(
+                "transform needs the maps to the barycenter, whose training never ran: the "
+                f"fit stopped first (stop_reason_={self.stop_reason_}). sample works; "
+                "continue with partial_fit or fit with warm_start=True, or give transform a "
+                "share of max_time (transform_time_fraction)."
             )
         # float64 inference: every row's image is independent of the other rows to
         # round-off far below float32's (scikit-learn's sample-order invariance check).

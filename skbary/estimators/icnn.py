@@ -128,6 +128,9 @@ class ICNNBarycenter(NeuralBarycenter):
         Outer iterations (generator updates), K3.
     max_time : float or None, default=None
         Wall-clock budget in seconds for the whole fit.
+        A fit stopped by ``max_time`` runs as many iterations as the machine manages, so it
+        is not repeatable, even with ``random_state``; one bounded by the iteration counts
+        is, bit for bit, on the CPU.
     optimizer : torch optimizer class, default=torch.optim.Adam
         Optimiser of every network, with ``optimizer__*`` keyword arguments; Adam and AdamW
         default to betas (0.5, 0.9) here (less momentum damps the rotation of the
@@ -138,7 +141,27 @@ class ICNNBarycenter(NeuralBarycenter):
         fit is repeatable (with ``max_time`` the learning-rate schedule follows the clock).
     verbose : int, default=0
         >0 shows a progress bar with the losses.
-    callbacks : list of skorch callbacks, default=None
+    callbacks : list of skorch callbacks or None, default=None
+        Told about every iteration (one ``history_`` row; they see the model of that row)
+        and about the start and end of each phase. :mod:`skbary.callbacks` lists what works
+        (``EarlyStopping``, ``Checkpoint``/``LoadInitState``, ``LRScheduler``, ``PrintLog``,
+        :class:`~skbary.callbacks.HeldOutScoring`) and what is refused at fit.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
+        standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
+        iterations instead of starting afresh (the inputs must have the fitted numbers of
+        inputs and features). :meth:`partial_fit` does the same for a given number.
+    validation_fraction : float in (0, 1) or None, default=None
+        Share of every input's rows held out (a seeded draw) to score the model during the
+        main phase: every ``validation_interval`` iterations (and at the phase's end)
+        ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
+        Euclidean cost, data units) between samples of the model and the held-out rows (at
+        most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
+        ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
+        rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
+        on every row and records no held-out score.
+    validation_interval : int, default=50
+        Iterations between two held-out scores (``validation_fraction``).
     **kwargs
         Network settings ``f__*``, ``g__*``, ``generator__*`` (see the roles above) and
         ``optimizer__*``.
@@ -155,10 +178,14 @@ class ICNNBarycenter(NeuralBarycenter):
     n_iter_ : int
         Outer iterations run.
     history_ : skorch History
-        Per outer iteration: ``g`` (the g objective), ``f`` (minus the f objective),
-        ``h`` (the generator objective).
+        Per outer iteration: ``g`` (the g objective), ``f`` (minus the f objective), ``h``
+        (the generator objective). ``train_loss`` copies ``g`` and ``train_loss_best`` marks
+        its lowest value so far (the default monitors of ``LRScheduler`` and
+        :class:`skbary.callbacks.EarlyStopping`); ``epoch``, ``phase``, ``iteration`` and
+        ``time`` (seconds into the fit) number and date each row. ``len(history_) ==
+        n_iter_`` after any stop.
     stop_reason_ : dict
-        ``{"train": "max_iter" | "max_time" | "callback"}``.
+        ``{"train": "max_iter" | "max_time" | "callback" | "interrupted"}``.
     fit_time_ : float
         Seconds spent in fit.
     n_features_in_, n_marginals_, weights_, input_labels_ :
@@ -218,6 +245,9 @@ class ICNNBarycenter(NeuralBarycenter):
         random_state: Any = None,
         verbose: int = 0,
         callbacks: Any = None,
+        warm_start: bool = False,
+        validation_fraction: float | None = None,
+        validation_interval: int = 50,
         **kwargs: Any,
     ) -> None:
         self.free_weights = free_weights
@@ -245,6 +275,9 @@ class ICNNBarycenter(NeuralBarycenter):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ fit
@@ -322,6 +355,7 @@ class ICNNBarycenter(NeuralBarycenter):
             deadline=self._deadline(),
             phase="train",
             decay=[opt_g, opt_f, opt_h],
+            train_loss="g",
         )
 
     def _make_optimizer(self, params: Any, lr: float, **defaults: Any) -> torch.optim.Optimizer:

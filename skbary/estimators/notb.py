@@ -137,6 +137,9 @@ class NOTBarycenter(NeuralBarycenter):
         Maximal number of iterations (one potential step and ``n_map_steps`` map steps).
     max_time : float, default=None
         Wall-clock budget of the whole fit in seconds (None: no limit).
+        A fit stopped by ``max_time`` runs as many iterations as the machine manages, so it
+        is not repeatable, even with ``random_state``; one bounded by the iteration counts
+        is, bit for bit, on the CPU.
     optimizer : torch optimizer class, default=torch.optim.Adam
         Optimiser of both players; ``optimizer__betas`` etc. are passed to it.
     device : {"auto", "cpu", "cuda"}, default="auto"
@@ -146,8 +149,27 @@ class NOTBarycenter(NeuralBarycenter):
         the noise of ``transform`` and ``sample`` when they get no ``random_state``.
     verbose : int, default=0
         >0 shows a progress bar with the losses.
-    callbacks : list of skorch callbacks, default=None
-        Called once per iteration (``history_`` rows).
+    callbacks : list of skorch callbacks or None, default=None
+        Told about every iteration (one ``history_`` row; they see the model of that row)
+        and about the start and end of each phase. :mod:`skbary.callbacks` lists what works
+        (``EarlyStopping``, ``Checkpoint``/``LoadInitState``, ``LRScheduler``, ``PrintLog``,
+        :class:`~skbary.callbacks.HeldOutScoring`) and what is refused at fit.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
+        standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
+        iterations instead of starting afresh (the inputs must have the fitted numbers of
+        inputs and features). :meth:`partial_fit` does the same for a given number.
+    validation_fraction : float in (0, 1) or None, default=None
+        Share of every input's rows held out (a seeded draw) to score the model during the
+        main phase: every ``validation_interval`` iterations (and at the phase's end)
+        ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
+        Euclidean cost, data units) between samples of the model and the held-out rows (at
+        most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
+        ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
+        rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
+        on every row and records no held-out score.
+    validation_interval : int, default=50
+        Iterations between two held-out scores (``validation_fraction``).
     **kwargs
         Network settings ``map__*`` and ``potential__*`` (above), ``optimizer__*``.
 
@@ -168,11 +190,15 @@ class NOTBarycenter(NeuralBarycenter):
         The standardisation (see :class:`~skbary.base.NeuralBarycenter`).
     history_ : skorch History
         Per iteration: ``potential`` (V_f), ``map`` (V_T, the dual objective estimate),
-        ``transport_cost`` (``sum_k a_k E C^_k``).
+        ``transport_cost`` (``sum_k a_k E C^_k``). ``train_loss`` copies ``map`` and
+        ``train_loss_best`` marks its lowest value so far (the default monitors of
+        ``LRScheduler`` and :class:`skbary.callbacks.EarlyStopping`); ``epoch``, ``phase``,
+        ``iteration`` and ``time`` (seconds into the fit) number and date each row.
+        ``len(history_) == n_iter_`` after any stop.
     n_iter_ : int
         Iterations run.
     stop_reason_ : dict
-        ``{"train": "max_iter" | "max_time" | "callback"}``.
+        ``{"train": "max_iter" | "max_time" | "callback" | "interrupted"}``.
 
     Notes
     -----
@@ -228,6 +254,9 @@ class NOTBarycenter(NeuralBarycenter):
         random_state: Any = None,
         verbose: int = 0,
         callbacks: Any = None,
+        warm_start: bool = False,
+        validation_fraction: float | None = None,
+        validation_interval: int = 50,
         **kwargs: Any,
     ) -> None:
         self.weights = weights
@@ -257,6 +286,9 @@ class NOTBarycenter(NeuralBarycenter):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ checks
@@ -409,6 +441,7 @@ class NOTBarycenter(NeuralBarycenter):
             deadline=self._deadline(),
             phase="train",
             decay=[opt_map, opt_pot],
+            train_loss="map",
         )
         if average is not None and self.n_iter_ > 0:
             average.copy_to_params()

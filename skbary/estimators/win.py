@@ -83,6 +83,9 @@ class WINBarycenter(NeuralBarycenter):
         Seconds for the whole fit. Algorithm 1 gets ``1 - transform_time_fraction`` of it
         and stops early when it is spent (checked inside an outer iteration too);
         Algorithm 2 gets what is left.
+        A fit stopped by ``max_time`` runs as many iterations as the machine manages, so it
+        is not repeatable, even with ``random_state``; one bounded by the iteration counts
+        is, bit for bit, on the CPU.
     lr_decay : float in (0, 1], default=1.0
         Factor every learning rate reaches at the end of each algorithm (1.0: constant, the
         paper's and the measured setting).
@@ -130,7 +133,27 @@ class WINBarycenter(NeuralBarycenter):
         (40 with two and OMP_WAIT_POLICY=PASSIVE): one thread is the default.
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
-    callbacks : list of skorch callbacks, default=None
+    callbacks : list of skorch callbacks or None, default=None
+        Told about every iteration (one ``history_`` row; they see the model of that row)
+        and about the start and end of each phase. :mod:`skbary.callbacks` lists what works
+        (``EarlyStopping``, ``Checkpoint``/``LoadInitState``, ``LRScheduler``, ``PrintLog``,
+        :class:`~skbary.callbacks.HeldOutScoring`) and what is refused at fit.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
+        standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
+        iterations instead of starting afresh (the inputs must have the fitted numbers of
+        inputs and features). :meth:`partial_fit` does the same for a given number.
+    validation_fraction : float in (0, 1) or None, default=None
+        Share of every input's rows held out (a seeded draw) to score the model during the
+        main phase: every ``validation_interval`` iterations (and at the phase's end)
+        ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
+        Euclidean cost, data units) between samples of the model and the held-out rows (at
+        most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
+        ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
+        rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
+        on every row and records no held-out score.
+    validation_interval : int, default=50
+        Iterations between two held-out scores (``validation_fraction``).
     **kwargs
         Role settings ``generator__*``, ``inverse_map__*``, ``map__*``, ``potential__*``
         (for a module class or factory, its own keyword arguments). The default hidden
@@ -156,7 +179,16 @@ class WINBarycenter(NeuralBarycenter):
         Outer iterations of Algorithm 1 run.
     n_transform_iter_ : int
         Iterations of Algorithm 2 run.
-    history_, stop_reason_, fit_time_, n_features_in_, n_marginals_, weights_ :
+    history_ : skorch History
+        One row per outer iteration of Algorithm 1 (phase ``"barycenter"``: the inverse
+        maps' solver losses and ``generator``), then of Algorithm 2 (phase ``"transform"``:
+        the maps' solver losses, prefixed ``transform_``). ``train_loss`` copies
+        ``generator`` (``transform_map`` in Algorithm 2) and ``train_loss_best`` marks its
+        lowest value so far (the default monitors of ``LRScheduler`` and
+        :class:`skbary.callbacks.EarlyStopping`); ``epoch``, ``phase``, ``iteration`` and
+        ``time`` number and date each row. ``len(history_) == n_iter_ + n_transform_iter_``
+        after any stop.
+    stop_reason_, fit_time_, n_features_in_, n_marginals_, weights_ :
         See :class:`~skbary.base.NeuralBarycenter`.
     """
 
@@ -213,6 +245,9 @@ class WINBarycenter(NeuralBarycenter):
         random_state: Any = None,
         verbose: int = 0,
         callbacks: Any = None,
+        warm_start: bool = False,
+        validation_fraction: float | None = None,
+        validation_interval: int = 50,
         **kwargs: Any,
     ) -> None:
         self.weights = weights
@@ -245,6 +280,9 @@ class WINBarycenter(NeuralBarycenter):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.validation_fraction = validation_fraction
+        self.validation_interval = validation_interval
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ fit
@@ -314,7 +352,12 @@ class WINBarycenter(NeuralBarycenter):
             deadline=deadline,
         )
         self.n_iter_ = self._run(
-            step, n_iter=self.max_iter, deadline=deadline, phase="barycenter", decay=optimizers
+            step,
+            n_iter=self.max_iter,
+            deadline=deadline,
+            phase="barycenter",
+            decay=optimizers,
+            train_loss="generator",
         )
 
         # Algorithm 2: maps from every input to the learned barycenter G#S.
@@ -342,6 +385,7 @@ class WINBarycenter(NeuralBarycenter):
             deadline=self._deadline(0.98),
             phase="transform",
             decay=optimizers,
+            train_loss="transform_map",
         )
 
     def _divergence_hint(self, loss_name: str) -> str:
@@ -375,6 +419,13 @@ class WINBarycenter(NeuralBarycenter):
             raise NotLearnedError(
                 "transform needs the maps to the barycenter, which were not learned "
                 "(learn_transform=False). Refit with learn_transform=True."
+            )
+        if self.n_transform_iter_ == 0:
+            raise NotLearnedError(
+                "transform needs the maps to the barycenter, whose training (Algorithm 2) "
+                f"never ran: the fit stopped first (stop_reason_={self.stop_reason_}). "
+                "sample works; continue with partial_fit or fit with warm_start=True, or "
+                "give transform a share of max_time (transform_time_fraction)."
             )
         return self._apply(lambda x: self.maps_.transport_one(x, k), X)
 

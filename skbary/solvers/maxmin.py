@@ -77,6 +77,7 @@ from ..costs import Cost, resolve_cost
 from ..nn.mlp import BatchedMLP
 from ..nn.residual import ResidualMaps
 from ..training import TrainingLoop
+from ..training.interrupts import InterruptGuard
 from ..training.optim import descend, frozen
 
 __all__ = ["MaxMinOTSolver", "fit_ot_maps", "maxmin_step"]
@@ -395,6 +396,7 @@ def fit_ot_maps(
         cost=cost,
     )
     history = History()
-    loop = TrainingLoop(solver, history, time.perf_counter())
-    loop.run(step, n_iter=int(n_iter), deadline=deadline, phase="ot_maps")
+    with InterruptGuard() as guard:  # Ctrl-C stops training and keeps the solver
+        loop = TrainingLoop(solver, history, time.perf_counter(), interrupts=guard)
+        loop.run(step, n_iter=int(n_iter), deadline=deadline, phase="ot_maps")
     return solver.eval(), history

@@ -6,6 +6,12 @@
 * :mod:`~skbary.training.schedules` -- :class:`LRDecay`: the learning-rate schedules.
 * :mod:`~skbary.training.device` -- device resolution and CPU thread count.
 * :mod:`~skbary.training.optim` -- ``descend`` (one optimiser step) and ``frozen`` players.
+* :mod:`~skbary.training.interrupts` -- :class:`InterruptGuard`: Ctrl-C stops the whole fit.
+* :mod:`~skbary.training.callbacks` -- which skorch callbacks work, which are refused and
+  why; :class:`EarlyStopping` (``train_loss``) and :class:`HeldOutScoring`.
+* :mod:`~skbary.training.state` -- skorch's net surface (``history``, ``module_``,
+  ``optimizer_``, ``save_params``/``load_params``), warm starts, ``partial_fit`` and the
+  validation split.
 """
 
 from ..exceptions import TrainingDivergedError
