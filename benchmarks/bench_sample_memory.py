@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Machine: {machine()}. Command: `{command('benchmarks.bench_sample_memory')}`",
         "",
+        "Brief fits (inference memory does not depend on training; EgBary's Langevin chains "
+        "have 5 steps, since their memory does not depend on their length): "
+        + ", ".join(f"{k} {v}" for k, v in BRIEF.items()),
+        "",
         "| estimator | sample | seconds | transform | seconds |",
         "|---|---|---|---|---|",
     ]
