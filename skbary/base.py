@@ -48,6 +48,7 @@ from skorch.history import History
 from skorch.utils import params_for
 from torch import nn
 
+from ._docstrings import fill_shared_docs
 from .exceptions import DiscreteSampleWarning, TrainingDivergedError
 from .nn.affine import DENSE_MAX_FEATURES
 from .nn.roles import Role, build_network
@@ -133,6 +134,12 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
 
     _prefixes: ClassVar[tuple[str, ...]] = ()
     _learns_inverse: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__:  # parameter descriptions shared by several estimators
+            cls.__doc__ = fill_shared_docs(cls.__doc__)
+
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "weights": ["array-like", None],
         "unlabelled_rows": [StrOptions({"error", "guess"})],
@@ -309,8 +316,9 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         self._input_unit = unit if np.isfinite(unit) and unit > 0 else 1.0
         means, scales, logdets = [], [], []
         for raw in marginals:
-            means.append(raw.astype(np.float64).mean(axis=0))  # in the data's units
-            m = raw.astype(np.float64) / self._input_unit
+            raw = raw.astype(np.float64, copy=False)
+            means.append(raw.mean(axis=0))  # in the data's units
+            m = raw / self._input_unit
             if full:
                 cov = np.atleast_2d(np.cov(m, rowvar=False, bias=True))
                 cov = cov + (1e-6 * np.trace(cov) / d + 1e-12) * np.eye(d)
@@ -400,20 +408,19 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         once, so that no two chunks repeat the same noise.
         """
         pos = self._resolve_k(k, X)
-        if np.ndim(pos) == 0:  # one input: slices of X, no index arrays
-            groups = [(int(pos), np.arange(0))]
+        if np.ndim(pos) == 0:  # one input: slices of X (rows None), no index arrays
+            groups = [(int(pos), None)]
         else:
             groups = [(int(kk), np.flatnonzero(pos == kk)) for kk in np.unique(pos)]
         step = self._chunk_rows(X.shape[1]) if self._rowwise_inference else X.shape[0]
         out = None
         with self._inference_context():
             for kk, rows in groups:
-                whole = np.ndim(pos) == 0
-                if whole and step >= X.shape[0]:  # all rows in one call: its output is ours
+                if rows is None and step >= X.shape[0]:  # one call: its output is ours
                     return np.asarray(fn(X, kk), dtype=np.float64)
-                for start in range(0, X.shape[0] if whole else len(rows), step):
-                    sel = slice(start, start + step) if whole else rows[start : start + step]
-                    Yk = fn(X[sel], int(kk))
+                for start in range(0, X.shape[0] if rows is None else len(rows), step):
+                    sel = slice(start, start + step) if rows is None else rows[start : start + step]
+                    Yk = fn(X[sel], kk)
                     if out is None:
                         out = np.empty((X.shape[0], Yk.shape[1]), dtype=np.float64)
                     out[sel] = Yk

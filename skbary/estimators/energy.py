@@ -153,11 +153,7 @@ class EnergyBarycenter(NeuralBarycenter):
         ``out_features`` and the ``potential__*`` settings; an instance is copied K times.
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` gets none; uniform if both are None.
-    unlabelled_rows : {"error", "guess"}, default="error"
-        What ``transform`` does with rows given without ``k`` when there are several
-        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
-        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
-        of every input fitted on the training rows (rows where inputs overlap get misrouted).
+    {{unlabelled_rows}}
     batch_size : int, default=256
         Rows drawn from every input per iteration (B; K*B chains run together).
     lr : float, default=5e-3
@@ -193,27 +189,7 @@ class EnergyBarycenter(NeuralBarycenter):
         Seeds training and, when the draw methods get none, inference.
     verbose : int, default=0
         Progress bar with the current losses when > 0.
-    callbacks : list of skorch callbacks or None, default=None
-        Told about every iteration (one ``history_`` row; they see the model of that row)
-        and about the start and end of each phase. :mod:`skbary.callbacks` lists what works
-        (``EarlyStopping``, ``Checkpoint``/``LoadInitState``, ``LRScheduler``, ``PrintLog``,
-        :class:`~skbary.callbacks.HeldOutScoring`) and what is refused at fit.
-    warm_start : bool, default=False
-        When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
-        standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
-        iterations instead of starting afresh (the inputs must have the fitted numbers of
-        inputs and features). :meth:`partial_fit` does the same for a given number.
-    validation_fraction : float in (0, 1) or None, default=None
-        Share of every input's rows held out (a seeded draw) to score the model during the
-        main phase: every ``validation_interval`` iterations (and at the phase's end)
-        ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
-        Euclidean cost, data units) between samples of the model and the held-out rows (at
-        most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
-        ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
-        rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
-        on every row and records no held-out score.
-    validation_interval : int, default=50
-        Iterations between two held-out scores (``validation_fraction``).
+    {{training_loop_parameters}}
     **kwargs
         Nested parameters: ``potential__*`` (settings of the ``potential`` network) and
         ``optimizer__*``.
@@ -558,14 +534,13 @@ class EnergyBarycenter(NeuralBarycenter):
         gen.manual_seed(gen.initial_seed() + k)
         return self._draws(X, k, gen)
 
-    def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
+    def _sample(self, n: int, rng: np.random.RandomState, n_steps: int | None = None) -> NDArray:
         gen = self._inference_generator(rng)
-        return self._sample_from_rows(n, rng, lambda rows, k: self._draws(rows, k, gen))
+        return self._sample_from_rows(n, rng, lambda rows, k: self._draws(rows, k, gen, n_steps))
 
     def _probe_sample(self, n: int, rng: np.random.RandomState) -> NDArray:
         # chains of at most 20 steps: potentials that ran away blow them up within a few
-        gen, steps = self._inference_generator(rng), min(self._inference_steps(), 20)
-        return self._sample_from_rows(n, rng, lambda rows, k: self._draws(rows, k, gen, steps))
+        return self._sample(n, rng, n_steps=min(self._inference_steps(), 20))
 
     def barycentric_projection(
         self, X: ArrayLike, k: Any = None, n_draws: int = 64, random_state: Any = None

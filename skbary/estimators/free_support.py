@@ -40,11 +40,7 @@ class FreeSupportBarycenter(BaseBarycenter):
         Number of barycenter support points.
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` gets none; uniform if both are None.
-    unlabelled_rows : {"error", "guess"}, default="error"
-        What ``transform`` does with rows given without ``k`` when there are several
-        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
-        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
-        of every input fitted on the training rows (rows where inputs overlap get misrouted).
+    {{unlabelled_rows}}
     max_samples_per_input : int or None, default=2000
         Rows drawn (without replacement) from each larger input; None uses all rows (exact
         OT costs grow like n^3: keep it to a few thousand).

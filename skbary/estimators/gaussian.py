@@ -33,11 +33,7 @@ class GaussianBarycenter(BaseBarycenter):
         ``(1 - s) Sigma_k + s tr(Sigma_k)/d I``. "auto" picks s per input by Ledoit-Wolf.
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` gets none; uniform if both are None.
-    unlabelled_rows : {"error", "guess"}, default="error"
-        What ``transform`` does with rows given without ``k`` when there are several
-        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
-        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
-        of every input fitted on the training rows (rows where inputs overlap get misrouted).
+    {{unlabelled_rows}}
     tol : float, default=1e-10
         Tolerance of the fixed-point iteration.
     random_state : int, RandomState or None, default=None

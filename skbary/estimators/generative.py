@@ -150,11 +150,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         Work on ``(x - center_) / scale_``. "auto": yes (the barycenter is invariant).
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` receives none; uniform if both are None.
-    unlabelled_rows : {"error", "guess"}, default="error"
-        What ``transform`` does with rows given without ``k`` when there are several
-        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
-        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
-        of every input fitted on the training rows (rows where inputs overlap get misrouted).
+    {{unlabelled_rows}}
     batch_size : int, default=256
         Points per input and from the generator at every step (at least 2).
     lr_generator : float, default=1e-3
@@ -181,27 +177,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         more iterations per second with 1 than with 2 threads on a busy 2-core machine).
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
-    callbacks : list of skorch callbacks or None, default=None
-        Told about every iteration (one ``history_`` row; they see the model of that row)
-        and about the start and end of each phase. :mod:`skbary.callbacks` lists what works
-        (``EarlyStopping``, ``Checkpoint``/``LoadInitState``, ``LRScheduler``, ``PrintLog``,
-        :class:`~skbary.callbacks.HeldOutScoring`) and what is refused at fit.
-    warm_start : bool, default=False
-        When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
-        standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
-        iterations instead of starting afresh (the inputs must have the fitted numbers of
-        inputs and features). :meth:`partial_fit` does the same for a given number.
-    validation_fraction : float in (0, 1) or None, default=None
-        Share of every input's rows held out (a seeded draw) to score the model during the
-        main phase: every ``validation_interval`` iterations (and at the phase's end)
-        ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
-        Euclidean cost, data units) between samples of the model and the held-out rows (at
-        most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
-        ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
-        rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
-        on every row and records no held-out score.
-    validation_interval : int, default=50
-        Iterations between two held-out scores (``validation_fraction``).
+    {{training_loop_parameters}}
     **kwargs
         Network settings ``generator__*``, ``critic__*``, ``map__*``, ``potential__*``
         (see each role; for a user class, the keyword arguments it is built with;

@@ -42,11 +42,7 @@ class WINBarycenter(NeuralBarycenter):
     ----------
     weights : array-like of shape (K,), default=None
         Barycenter weights when ``fit`` gets none; uniform if both are None.
-    unlabelled_rows : {"error", "guess"}, default="error"
-        What ``transform`` does with rows given without ``k`` when there are several
-        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
-        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
-        of every input fitted on the training rows (rows where inputs overlap get misrouted).
+    {{unlabelled_rows}}
     latent_dim : int or None, default=None
         Dimension H of the latent normal law; None uses the data dimension D, which makes the
         default G residual (``z + MLP(z)``, starting as the identity: G#S starts at N(0, I)
@@ -133,27 +129,7 @@ class WINBarycenter(NeuralBarycenter):
         (40 with two and OMP_WAIT_POLICY=PASSIVE): one thread is the default.
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
-    callbacks : list of skorch callbacks or None, default=None
-        Told about every iteration (one ``history_`` row; they see the model of that row)
-        and about the start and end of each phase. :mod:`skbary.callbacks` lists what works
-        (``EarlyStopping``, ``Checkpoint``/``LoadInitState``, ``LRScheduler``, ``PrintLog``,
-        :class:`~skbary.callbacks.HeldOutScoring`) and what is refused at fit.
-    warm_start : bool, default=False
-        When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
-        standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
-        iterations instead of starting afresh (the inputs must have the fitted numbers of
-        inputs and features). :meth:`partial_fit` does the same for a given number.
-    validation_fraction : float in (0, 1) or None, default=None
-        Share of every input's rows held out (a seeded draw) to score the model during the
-        main phase: every ``validation_interval`` iterations (and at the phase's end)
-        ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
-        Euclidean cost, data units) between samples of the model and the held-out rows (at
-        most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
-        ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
-        rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
-        on every row and records no held-out score.
-    validation_interval : int, default=50
-        Iterations between two held-out scores (``validation_fraction``).
+    {{training_loop_parameters}}
     **kwargs
         Role settings ``generator__*``, ``inverse_map__*``, ``map__*``, ``potential__*``
         (for a module class or factory, its own keyword arguments). The default hidden

@@ -1,0 +1,55 @@
+"""Parameter descriptions that several estimators share, written once.
+
+A class docstring of a :class:`~skbary.base.BaseBarycenter` subclass names a shared block
+with a line holding only ``{{name}}`` (indented like the parameters);
+:func:`fill_shared_docs`, called when the class is defined, puts the block there, so that
+``help()``, numpydoc and the docstring tests see the whole text.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["SHARED_PARAMETER_DOCS", "fill_shared_docs"]
+
+#: Name -> numpydoc parameter entries, indented as in a class docstring.
+SHARED_PARAMETER_DOCS: dict[str, str] = {
+    "unlabelled_rows": """\
+    unlabelled_rows : {"error", "guess"}, default="error"
+        What ``transform`` does with rows given without ``k`` when there are several
+        inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
+        Pipeline); "guess" routes each row to its most likely input under a Gaussian model
+        of every input fitted on the training rows (rows where inputs overlap get misrouted).
+""",
+    # the common parameters of the neural estimators' training loop
+    "training_loop_parameters": """\
+    callbacks : list of skorch callbacks or None, default=None
+        Told about every iteration (one ``history_`` row; they see the model of that row)
+        and about the start and end of each phase. :mod:`skbary.callbacks` lists what works
+        (``EarlyStopping``, ``Checkpoint``/``LoadInitState``, ``LRScheduler``, ``PrintLog``,
+        :class:`~skbary.callbacks.HeldOutScoring`) and what is refused at fit.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
+        standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
+        iterations instead of starting afresh (the inputs must have the fitted numbers of
+        inputs and features). :meth:`partial_fit` does the same for a given number.
+    validation_fraction : float in (0, 1) or None, default=None
+        Share of every input's rows held out (a seeded draw) to score the model during the
+        main phase: every ``validation_interval`` iterations (and at the phase's end)
+        ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
+        Euclidean cost, data units) between samples of the model and the held-out rows (at
+        most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
+        ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
+        rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
+        on every row and records no held-out score.
+    validation_interval : int, default=50
+        Iterations between two held-out scores (``validation_fraction``).
+""",
+}
+
+_MARKER = re.compile(r"^    \{\{(\w+)\}\}\n", re.M)
+
+
+def fill_shared_docs(doc: str) -> str:
+    """``doc`` with every ``{{name}}`` line replaced by its shared block (KeyError if unknown)."""
+    return _MARKER.sub(lambda m: SHARED_PARAMETER_DOCS[m.group(1)], doc)
