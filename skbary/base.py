@@ -37,9 +37,9 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _check_feature_names,
+    _check_feature_names_in,
     _get_feature_names,
     check_is_fitted,
     validate_data,
@@ -70,7 +70,7 @@ from .validation import check_n_samples, check_rows, is_list_form, resolve_fit_i
 # optimisers with a fused kernel on CPU and CUDA (torch >= 2.4)
 _FUSABLE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
 
-__all__ = ["BaseBarycenter", "NeuralBarycenter", "Role"]
+__all__ = ["BaseBarycenter", "InverseTransformMixin", "NeuralBarycenter", "Role"]
 
 #: Above this many features the routing model of unlabelled rows (``transform`` without
 #: ``k``) keeps a diagonal covariance per input instead of a full d x d one (the package's
@@ -120,10 +120,6 @@ def _check_same_feature_names(inputs: Sequence[Any]) -> None:
         )
 
 
-def _has_inverse(estimator: BaseBarycenter) -> bool:
-    return estimator._learns_inverse
-
-
 class BaseBarycenter(TransformerMixin, BaseEstimator):
     """Shared contract of the skbary estimators (see the package README).
 
@@ -133,6 +129,9 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
     """
 
     _prefixes: ClassVar[tuple[str, ...]] = ()
+    #: Whether the method learns the maps back from the barycenter to the inputs; such an
+    #: estimator derives from :class:`InverseTransformMixin`, the others have no
+    #: ``inverse_transform`` at all (not even in ``help``).
     _learns_inverse: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -436,6 +435,31 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         """Dimension of the barycenter space."""
         return self.n_features_in_
 
+    def get_feature_names_out(self, input_features: Any = None) -> NDArray[np.object_]:
+        """Names of the columns of ``transform``'s output (and of ``sample``'s).
+
+        The maps keep the input space, so the output columns are the input columns: the
+        names seen in fit (``feature_names_in_``), else ``x0, x1, ...``. A method whose
+        barycenter lives in another space (a generator's latent space) names its
+        ``n_features_out_`` columns ``<classname>0, <classname>1, ...``. With these names
+        ``set_output(transform="pandas")`` returns DataFrames.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            The input columns' names; must equal ``feature_names_in_`` when that is set.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        check_is_fitted(self)
+        names = _check_feature_names_in(self, input_features)
+        if self.n_features_out_ != self.n_features_in_:
+            prefix = type(self).__name__.lower()
+            return np.asarray([f"{prefix}{i}" for i in range(self.n_features_out_)], dtype=object)
+        return np.asarray(names, dtype=object)
+
     def sample(self, n: int, random_state: Any = None) -> NDArray[np.float64]:
         """Draw ``n`` points from the fitted barycenter.
 
@@ -458,6 +482,52 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             random_state = getattr(self, "random_state", None)
         self._warn_if_discrete(n)
         return self._draw_chunked(n, check_random_state(random_state), self._sample)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Minus the barycenter cost of held-out rows: ``-sum_k a_k W2^2(samples, X_k)``.
+
+        The default score of ``GridSearchCV`` and ``cross_val_score`` (higher is better),
+        needing no ground truth: the true barycenter minimises the weighted cost to the
+        inputs, so on held-out rows of every input the best candidate scores highest. It is
+        :data:`skbary.scorers.barycenter_cost_scorer`: ``sample`` draws as many points as the
+        largest held-out input has (at most 5,000, seed 0, the same for every candidate) and
+        each W2^2 is exact OT between equal-size subsamples (POT's ``emd2``).
+
+        Parameters
+        ----------
+        X : list of array-like of shape (n_k, n_features_in_), or array-like (n, n_features_in_)
+            Held-out rows of every input: the list form (one array per fitted input, in the
+            order of ``input_labels_``) or the flat form with ``y``.
+        y : array-like of shape (n,), default=None
+            Flat form: the input label of each row (what ``StratifiedKFold`` splits). None is
+            allowed for a model of one input.
+
+        Returns
+        -------
+        float
+            ``-sum_k weights_[k] * W2^2(Y, X_k)`` (plain squared distance, no factor 1/2).
+        """
+        from .scorers import barycenter_cost_scorer
+
+        check_is_fitted(self)
+        if is_list_form(X):
+            if len(X) != self.n_marginals_:
+                raise ValueError(
+                    f"score got {len(X)} inputs but the model was fitted on {self.n_marginals_}."
+                )
+            rows = [self._check_rows(Xk) for Xk in X]
+            X = np.concatenate(rows)
+            y = np.repeat(self.input_labels_, [len(r) for r in rows])
+        else:
+            X = self._check_rows(X)
+            if y is None:
+                if self.n_marginals_ > 1:
+                    raise ValueError(
+                        f"score needs y, the input label of each row: {type(self).__name__} "
+                        f"was fitted on {self.n_marginals_} inputs."
+                    )
+                y = np.repeat(self.input_labels_[:1], len(X))
+        return float(barycenter_cost_scorer(self, X, y))
 
     def _discrete_support(self) -> tuple[int, str] | None:
         """``(number of distinct points sample can return, advice)`` for a model whose draws
@@ -542,7 +612,46 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             k,
         )
 
-    @available_if(_has_inverse)
+    def _to_model(self, X: NDArray) -> NDArray:
+        """Rows in the coordinates the method works in (identity; see NeuralBarycenter)."""
+        return X
+
+    def _from_model(self, Y: NDArray, fresh: bool = False) -> NDArray:
+        """Inverse of :meth:`_to_model`. ``fresh=True``: ``Y`` is a new array the caller
+        owns (a method's output), which may be converted in place."""
+        return Y
+
+    def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
+        raise NotImplementedError
+
+    def _transform(self, X: NDArray, k: int) -> NDArray:
+        raise NotImplementedError
+
+    def _inverse_transform(self, Y: NDArray, k: int) -> NDArray:
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = False
+        return tags
+
+
+# set_output wraps fit_transform's result in one container; in the list form that result is a
+# list with one array per input, each already wrapped by transform, so fit_transform stays as
+# written (its flat form returns transform's wrapped output).
+BaseBarycenter.fit_transform = BaseBarycenter.fit_transform.__wrapped__
+
+
+class InverseTransformMixin:
+    """``inverse_transform`` for the methods that learn the maps back to the inputs.
+
+    Only these estimators have the method, so ``hasattr(est, "inverse_transform")`` and
+    ``help`` tell the truth about every class.
+    """
+
+    _learns_inverse: ClassVar[bool] = True
+
     def inverse_transform(self, Y: Any, k: Any = None) -> NDArray[np.float64]:
         """Map barycenter points to input ``k`` (for methods that learn that map).
 
@@ -567,30 +676,6 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             Y,
             k,
         )
-
-    def _to_model(self, X: NDArray) -> NDArray:
-        """Rows in the coordinates the method works in (identity; see NeuralBarycenter)."""
-        return X
-
-    def _from_model(self, Y: NDArray, fresh: bool = False) -> NDArray:
-        """Inverse of :meth:`_to_model`. ``fresh=True``: ``Y`` is a new array the caller
-        owns (a method's output), which may be converted in place."""
-        return Y
-
-    def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
-        raise NotImplementedError
-
-    def _transform(self, X: NDArray, k: int) -> NDArray:
-        raise NotImplementedError
-
-    def _inverse_transform(self, Y: NDArray, k: int) -> NDArray:
-        raise NotImplementedError
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        tags.target_tags.required = False
-        return tags
 
 
 class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):

@@ -14,6 +14,10 @@ scorer                          needs from the estimator     needs from the benc
 ``barycenter_cost_scorer``      ``sample``, ``weights_``     nothing (held-out rows only)
 =============================== ============================ =================================
 
+Every scorer is also reachable by name: ``get_scorer("bw_uvp", benchmark)`` (the names are
+``get_scorer_names()``). ``barycenter_cost`` is what every estimator's ``score`` returns, so
+``GridSearchCV(est, grid)`` without ``scoring=`` minimises the barycenter cost.
+
 The first four compare with a known truth (a benchmark from :mod:`skbary.datasets`) and
 ignore ``X, y`` except for the L2-UVP scorer, which maps the held-out rows. The barycenter
 cost needs no truth, so it is the one to use on real data. Sampling inside a scorer uses a
@@ -45,6 +49,8 @@ __all__ = [
     "make_frechet_scorer",
     "make_barycenter_cost_scorer",
     "barycenter_cost_scorer",
+    "get_scorer",
+    "get_scorer_names",
 ]
 
 
@@ -264,3 +270,44 @@ barycenter_cost_scorer = make_barycenter_cost_scorer()
 barycenter_cost_scorer.__doc__ = (
     "``make_barycenter_cost_scorer()`` with its defaults: ``scorer(estimator, X, y)``."
 )
+
+
+_FACTORIES = {
+    "barycenter_cost": make_barycenter_cost_scorer,
+    "bw_uvp": make_bw_uvp_scorer,
+    "l2_uvp": make_l2_uvp_scorer,
+    "energy_distance": make_energy_distance_scorer,
+    "frechet": make_frechet_scorer,
+}
+
+
+def get_scorer_names() -> list[str]:
+    """Names accepted by :func:`get_scorer`."""
+    return sorted(_FACTORIES)
+
+
+def get_scorer(name: str, *args: Any, **kwargs: Any):
+    """The package scorer ``name``, built with the arguments of its ``make_*`` function.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`get_scorer_names`: ``"barycenter_cost"`` (no truth needed; the
+        estimators' default ``score``), ``"bw_uvp"``, ``"l2_uvp"``, ``"energy_distance"``,
+        ``"frechet"`` (these compare with a known truth: pass the benchmark).
+    *args, **kwargs
+        Passed to the ``make_<name>_scorer`` function (e.g. the benchmark).
+
+    Returns
+    -------
+    callable ``scorer(estimator, X, y) -> float``
+
+    Examples
+    --------
+    >>> from skbary.scorers import get_scorer
+    >>> get_scorer("barycenter_cost")
+    make_barycenter_cost_scorer(n_samples=None)
+    """
+    if not isinstance(name, str) or name not in _FACTORIES:
+        raise ValueError(f"Unknown skbary scorer {name!r}; the names are {get_scorer_names()}.")
+    return _FACTORIES[name](*args, **kwargs)

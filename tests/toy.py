@@ -16,10 +16,10 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from skbary.base import NeuralBarycenter, Role
+from skbary.base import InverseTransformMixin, NeuralBarycenter, Role
 
 
-class ToyMeanBarycenter(NeuralBarycenter):
+class ToyMeanBarycenter(InverseTransformMixin, NeuralBarycenter):
     _roles = {
         "shift": Role(
             "shift",
@@ -34,7 +34,6 @@ class ToyMeanBarycenter(NeuralBarycenter):
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "shift": [None, callable],
     }
-    _learns_inverse = True
 
     def __init__(
         self,

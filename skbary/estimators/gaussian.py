@@ -10,13 +10,13 @@ from numpy.typing import NDArray
 from sklearn.covariance import ledoit_wolf
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..base import BaseBarycenter
+from ..base import BaseBarycenter, InverseTransformMixin
 from ..bures import bures_barycenter, linear_ot_map, sqrtm_psd
 
 __all__ = ["GaussianBarycenter"]
 
 
-class GaussianBarycenter(BaseBarycenter):
+class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
     """W2 barycenter of the Gaussian approximations of the inputs.
 
     Each input is summarised by its mean m_k and covariance Sigma_k (optionally shrunk);
@@ -62,7 +62,6 @@ class GaussianBarycenter(BaseBarycenter):
     (5, 2)
     """
 
-    _learns_inverse = True
     _parameter_constraints = {
         **BaseBarycenter._parameter_constraints,
         "shrinkage": [Interval(numbers.Real, 0, 1, closed="both"), StrOptions({"auto"})],

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..base import NeuralBarycenter
+from ..base import InverseTransformMixin, NeuralBarycenter
 from ..methods import icnn as nwb
 from ..training import MarginalBatches
 from ..validation import check_n_samples, check_weights
@@ -26,7 +26,7 @@ from ..validation import check_n_samples, check_weights
 __all__ = ["ICNNBarycenter"]
 
 
-class ICNNBarycenter(NeuralBarycenter):
+class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
     """Wasserstein-2 barycenter with input-convex potentials: NWB-I and NWB-II.
 
     Fan, Taghvaei and Chen, "Scalable computations of Wasserstein barycenter via input
@@ -177,7 +177,6 @@ class ICNNBarycenter(NeuralBarycenter):
     (4, 2)
     """
 
-    _learns_inverse = True
     _roles = nwb.ROLES
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,

@@ -15,7 +15,7 @@ import torch
 from numpy.typing import NDArray
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..base import NeuralBarycenter
+from ..base import InverseTransformMixin, NeuralBarycenter
 from ..exceptions import NotLearnedError
 from ..methods import win
 from ..training import MarginalBatches
@@ -23,7 +23,7 @@ from ..training import MarginalBatches
 __all__ = ["WINBarycenter"]
 
 
-class WINBarycenter(NeuralBarycenter):
+class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
     """W2 barycenter by Wasserstein Iterative Networks (Korotin et al., NeurIPS 2022).
 
     A generator G pushes a standard normal latent law S to the barycenter. Each outer
@@ -171,7 +171,6 @@ class WINBarycenter(NeuralBarycenter):
     # the spread around the barycenter's mean: the measured results were made with it
     _standardisation_spread = "pooled"
     _roles = win.ROLES
-    _learns_inverse = True
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left"), None],

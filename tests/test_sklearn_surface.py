@@ -1,0 +1,107 @@
+"""The scikit-learn surface around the estimators: default score, feature names and
+set_output, weights forms, sample_weight, dtypes, moments, inputs unseen in fit (issue 19)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+import skbary
+from skbary import GaussianBarycenter, stack
+from tests.fast_params import estimator_classes, estimator_instances
+
+ESTIMATORS = estimator_instances()
+IDS = [type(e).__name__ for e in ESTIMATORS]
+
+
+def _two_inputs(seed=0, n=300):
+    """Two anisotropic inputs 6 apart: the mixture is far from their barycenter."""
+    rng = np.random.RandomState(seed)
+    A = np.array([[1.0, 0.0], [0.0, 0.25]])
+    return [rng.randn(n, 2) @ A - 3.0, rng.randn(n, 2) @ A.T + 3.0]
+
+
+# (parameter, bad value, good value): the bad candidate is clearly worse by construction
+SELECTION_GRIDS = {
+    "GaussianBarycenter": ("shrinkage", 1.0, 0.0),  # isotropic covariance for anisotropic data
+    "FreeSupportBarycenter": ("n_support", 1, 60),  # one point against a cloud
+    "NOTBarycenter": ("max_iter", 1, 200),  # identity maps push the mixture of the inputs
+    "WINBarycenter": ("max_iter", 1, 30),  # an untrained generator
+    "ICNNBarycenter": ("max_iter", 1, 300),
+    "GenerativeBarycenter": ("max_iter", 1, 200),
+    "EnergyBarycenter": ("max_iter", 1, 300),
+}
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_grid_search_without_scoring_selects_the_better_candidate(est):
+    name, bad, good = SELECTION_GRIDS[type(est).__name__]
+    X, y = stack(_two_inputs())
+    est = clone(est).set_params(random_state=0)
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    search = GridSearchCV(est, {name: [bad, good]}, cv=cv, error_score="raise").fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores)), scores
+    assert search.best_params_[name] == good, scores
+
+
+def test_default_cv_runs_on_rows_in_random_order():
+    """GridSearchCV(est, grid) as written: the default KFold on shuffled rows."""
+    X, y = stack(_two_inputs())
+    order = np.random.RandomState(0).permutation(len(X))
+    search = GridSearchCV(GaussianBarycenter(), {"shrinkage": [1.0, 0.0]}).fit(X[order], y[order])
+    assert search.best_params_ == {"shrinkage": 0.0}
+
+
+def test_score_needs_every_input_and_says_how_to_split():
+    X, y = stack(_two_inputs())
+    est = GaussianBarycenter().fit(X, y)
+    with pytest.raises(ValueError, match="StratifiedKFold"):
+        est.score(X[y == 0], y[y == 0])
+    with pytest.raises(ValueError, match="needs y"):
+        est.score(X)
+
+
+def test_score_is_minus_the_barycenter_cost_and_takes_the_list_form():
+    Xs = _two_inputs()
+    est = GaussianBarycenter(random_state=0).fit(Xs)
+    X, y = stack(Xs)
+    flat = est.score(X, y)
+    assert flat == est.score(Xs)
+    assert flat == skbary.scorers.get_scorer("barycenter_cost")(est, X, y)
+    # for inputs 6 apart in each coordinate, the barycenter's cost (about 18, plus the
+    # shapes' part) is half that of either input (about 36)
+    assert flat < 0
+    assert -flat < 0.6 * skbary.metrics.barycenter_cost(Xs[0], Xs, [0.5, 0.5])
+
+
+def test_scorers_by_name():
+    assert set(skbary.scorers.get_scorer_names()) >= {"barycenter_cost", "bw_uvp", "l2_uvp"}
+    with pytest.raises(ValueError, match="Unknown skbary scorer 'r2'"):
+        skbary.scorers.get_scorer("r2")
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_set_output_pandas_keeps_the_column_names(est):
+    Xs = [pd.DataFrame(X, columns=["height", "width"]) for X in _two_inputs(n=120)]
+    est = clone(est).set_params(random_state=0).set_output(transform="pandas")
+    out = est.fit_transform(Xs)
+    assert [list(o.columns) for o in out] == [["height", "width"]] * 2
+    Z = est.transform(Xs[1].iloc[10:20], 1)
+    assert isinstance(Z, pd.DataFrame)
+    assert list(Z.index) == list(range(10, 20))
+    np.testing.assert_array_equal(est.get_feature_names_out(), ["height", "width"])
+    flat = est.fit(*stack([X.to_numpy() for X in Xs])).get_feature_names_out()
+    np.testing.assert_array_equal(flat, ["x0", "x1"])
+
+
+def test_methods_an_estimator_cannot_serve_are_absent():
+    import pydoc
+
+    for cls in estimator_classes():
+        listed = "inverse_transform" in pydoc.render_doc(cls)
+        assert listed == cls._learns_inverse, cls.__name__
+        assert hasattr(cls, "inverse_transform") == cls._learns_inverse
