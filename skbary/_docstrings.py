@@ -14,6 +14,16 @@ __all__ = ["SHARED_PARAMETER_DOCS", "fill_shared_docs"]
 
 #: Name -> numpydoc parameter entries, indented as in a class docstring.
 SHARED_PARAMETER_DOCS: dict[str, str] = {
+    "weights": """\
+    weights : {"uniform", "proportional"}, dict, array-like of shape (K,) or None, \
+default=None
+        Barycenter weights when ``fit`` gets none (the same forms as ``fit(...,
+        weights=)`` and :class:`~skbary.BarycenterMapper`): None or "uniform" give 1/K each;
+        "proportional" each input's share of the rows; a dict maps every input label to its
+        weight; a vector gives one weight per input in the order of ``input_labels_`` (the
+        list form's order; in the flat form the sorted labels of ``y``). Explicit weights
+        must be non-negative and sum to 1: they are not normalised silently.
+""",
     "unlabelled_rows": """\
     unlabelled_rows : {"error", "guess"}, default="error"
         What ``transform`` does with rows given without ``k`` when there are several

@@ -65,7 +65,13 @@ from .training.callbacks import check_callbacks
 from .training.interrupts import InterruptGuard
 from .training.loop import format_phase_table, format_summary
 from .training.state import TrainingStateMixin
-from .validation import check_n_samples, check_rows, is_list_form, resolve_fit_input
+from .validation import (
+    WEIGHT_RULES,
+    check_n_samples,
+    check_rows,
+    is_list_form,
+    resolve_fit_input,
+)
 
 # optimisers with a fused kernel on CPU and CUDA (torch >= 2.4)
 _FUSABLE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
@@ -140,7 +146,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             cls.__doc__ = fill_shared_docs(cls.__doc__)
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "weights": ["array-like", None],
+        "weights": ["array-like", StrOptions(set(WEIGHT_RULES)), dict, None],
         "unlabelled_rows": [StrOptions({"error", "guess"})],
     }
 
@@ -218,9 +224,12 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         y : array-like, optional
             List form: the weight vector (as in ``fit([X1, X2], [0.3, 0.7])``).
             Flat form: the input label of each row; None means one input.
-        weights : array-like of shape (K,), optional
-            Barycenter weights (non-negative, summing to 1). Overrides the estimator's
-            ``weights`` parameter; uniform when neither is given.
+        weights : {"uniform", "proportional"}, dict or array-like of shape (K,), optional
+            Barycenter weights; overrides the estimator's ``weights`` parameter (uniform when
+            neither is given). A vector follows the order of ``input_labels_``: the list
+            form's order, or the sorted labels of ``y`` in the flat form; a dict maps input
+            labels to weights; "proportional" weighs each input by its share of the rows.
+            Explicit weights must be non-negative and sum to 1 (never normalised silently).
 
         Returns
         -------

@@ -23,7 +23,6 @@ The group of each row comes from one of two places:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -36,11 +35,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .validation import MIN_ROWS_PER_INPUT, check_weights
+from .validation import MIN_ROWS_PER_INPUT, WEIGHT_RULES, resolve_weights
 
 __all__ = ["BarycenterMapper"]
-
-_WEIGHT_RULES = ("proportional", "uniform")
 
 
 def _is_dataframe(X: Any) -> bool:
@@ -138,9 +135,10 @@ default="proportional"
                 f"or None, got {gc!r}."
             )
         w = self.weights
-        if isinstance(w, str) and w not in _WEIGHT_RULES:
+        if isinstance(w, str) and w not in WEIGHT_RULES:
             raise ValueError(
-                f"weights must be 'proportional', 'uniform', an array or a dict, got {w!r}."
+                f"weights must be 'uniform', 'proportional', a dict by input label or a "
+                f"vector, got {w!r}."
             )
 
     def _column_index(self, X: Any, n_columns: int) -> int:
@@ -253,29 +251,6 @@ default="proportional"
         g = self._check_groups(g_raw if self.group_column is not None else groups, F.shape[0])
         return F, g
 
-    def _resolve_weights(self, labels: NDArray, counts: NDArray) -> NDArray:
-        w = self.weights
-        K = len(labels)
-        if isinstance(w, str):
-            if w == "uniform":
-                return np.full(K, 1.0 / K)
-            return counts / counts.sum()
-        if isinstance(w, Mapping):
-            missing = [lab for lab in labels.tolist() if lab not in w]
-            if missing:
-                raise ValueError(
-                    f"weights has no entry for groups {missing}; the groups in fit are "
-                    f"{labels.tolist()}."
-                )
-            extra = [key for key in w if key not in set(labels.tolist())]
-            if extra:
-                raise ValueError(
-                    f"weights names groups {extra} that have no rows in fit (groups: "
-                    f"{labels.tolist()})."
-                )
-            w = [w[lab] for lab in labels.tolist()]
-        return check_weights(w, K, name="weights")
-
     # ------------------------------------------------------------------ fit / transform
     def fit(self, X: Any, y: Any = None, groups: Any = None) -> BarycenterMapper:
         """Split the rows by group and fit the barycenter of the groups.
@@ -313,7 +288,7 @@ default="proportional"
                 f"distribution (is group_column={self.group_column!r} a column of group "
                 "labels?)."
             )
-        self.weights_ = self._resolve_weights(labels, counts.astype(np.float64))
+        self.weights_ = resolve_weights(self.weights, labels, counts)
         marginals = [F[inverse == k] for k in range(len(labels))]
         self.estimator_ = clone(self.estimator).fit(marginals, self.weights_)
         self.groups_ = labels

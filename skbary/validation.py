@@ -18,7 +18,7 @@ guessed at; a list of plain Python lists of numbers is the flat form's rows.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ __all__ = [
     "is_list_form",
     "resolve_fit_input",
     "check_weights",
+    "resolve_weights",
     "check_n_samples",
     "check_rows",
 ]
@@ -160,8 +161,72 @@ def check_weights(weights: ArrayLike, n_marginals: int, name: str = "weights") -
     if np.any(a < 0):
         raise ValueError(f"{name} must be non-negative, got {a}.")
     if abs(a.sum() - 1.0) > 1e-6:
-        raise ValueError(f"{name} must sum to 1, got sum {a.sum():.6g} for {a}.")
+        raise ValueError(
+            f"{name} must sum to 1, got sum {a.sum():.6g} for {a}. Weights are not "
+            f"normalised silently: pass w / sum(w), or {name}='proportional' for each "
+            "input's share of the rows."
+        )
     return a / a.sum()
+
+
+#: The named weight rules accepted wherever barycenter weights are given.
+WEIGHT_RULES = ("uniform", "proportional")
+
+
+def resolve_weights(
+    weights: Any,
+    labels: Sequence[Any] | NDArray,
+    counts: ArrayLike,
+    name: str = "weights",
+) -> NDArray[np.float64]:
+    """Barycenter weights from any of the accepted forms, the same rule everywhere.
+
+    Parameters
+    ----------
+    weights : None, "uniform", "proportional", dict or array-like of shape (K,)
+        None or "uniform": 1/K each. "proportional": each input's share of the rows
+        (``counts``). A dict maps every input label to its weight. A vector gives one
+        weight per input in the order of ``labels`` (the list form's order, or the sorted
+        labels of the flat form: ``input_labels_``). Explicit weights must be non-negative
+        and sum to 1 (:func:`check_weights`); they are not normalised silently.
+    labels : sequence of shape (K,)
+        The input labels, in the order of the inputs.
+    counts : array-like of shape (K,)
+        Rows of every input (for "proportional").
+    name : str, default="weights"
+        Argument name used in error messages.
+
+    Returns
+    -------
+    ndarray of shape (K,), float64, summing to 1
+    """
+    labels = list(np.asarray(labels).tolist())
+    K = len(labels)
+    if weights is None:
+        return np.full(K, 1.0 / K)
+    if isinstance(weights, str):
+        if weights == "uniform":
+            return np.full(K, 1.0 / K)
+        if weights == "proportional":
+            c = np.asarray(counts, dtype=np.float64)
+            return c / c.sum()
+        raise ValueError(
+            f"{name} must be 'uniform', 'proportional', a dict by input label or a vector of "
+            f"{K} numbers, got {weights!r}."
+        )
+    if isinstance(weights, Mapping):
+        missing = [lab for lab in labels if lab not in weights]
+        if missing:
+            raise ValueError(
+                f"{name} has no entry for inputs {missing[:10]}; the inputs are {labels[:10]}."
+            )
+        extra = [key for key in weights if key not in set(labels)]
+        if extra:
+            raise ValueError(
+                f"{name} names inputs {extra[:10]} that are not among the inputs {labels[:10]}."
+            )
+        weights = [weights[lab] for lab in labels]
+    return check_weights(weights, K, name=name)
 
 
 def check_n_samples(n: Any, name: str = "n") -> int:
@@ -205,9 +270,9 @@ def resolve_fit_input(
         The list form or the flat form (see the module docstring).
     y : array-like or None
         Weights in the list form (second positional argument), input labels in the flat form.
-    weights : array-like or None
-        Weights passed as a keyword to ``fit``.
-    default_weights : array-like or None
+    weights : None, "uniform", "proportional", dict or array-like
+        Weights passed as a keyword to ``fit`` (forms: :func:`resolve_weights`).
+    default_weights : same forms, or None
         The estimator's ``weights`` parameter, used when ``fit`` gets none.
 
     Returns
@@ -282,9 +347,8 @@ def resolve_fit_input(
             marginals.append(rows)
         flat = Xf
         w = weights
-    K = len(marginals)
     w = default_weights if w is None else w
-    a = np.full(K, 1.0 / K) if w is None else check_weights(w, K)
+    a = resolve_weights(w, labels, [m.shape[0] for m in marginals])
     return marginals, a, labels, flat
 
 

@@ -236,7 +236,7 @@ def test_errors_name_the_problem():
         BarycenterMapper(GaussianBarycenter(), group_column=-1, weights="equal").fit(X)
     with pytest.raises(ValueError, match="length 2 but there are 3"):
         BarycenterMapper(GaussianBarycenter(), group_column=-1, weights=[0.5, 0.5]).fit(X)
-    with pytest.raises(ValueError, match="no entry for groups"):
+    with pytest.raises(ValueError, match="no entry for inputs"):
         BarycenterMapper(GaussianBarycenter(), group_column=-1, weights={0: 1.0}).fit(X)
     with pytest.raises(ValueError, match="1 sample"):
         m.fit(np.vstack([X, np.r_[F[0], 7.0]]))

@@ -105,3 +105,37 @@ def test_methods_an_estimator_cannot_serve_are_absent():
         listed = "inverse_transform" in pydoc.render_doc(cls)
         assert listed == cls._learns_inverse, cls.__name__
         assert hasattr(cls, "inverse_transform") == cls._learns_inverse
+
+
+# ---------------------------------------------------------------------------- weights forms
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_every_weights_form_gives_the_same_weights_in_every_estimator(est):
+    rng = np.random.RandomState(0)
+    X = np.concatenate([rng.randn(40, 2), rng.randn(120, 2) + 3])
+    y = np.array(["site_b"] * 40 + ["site_a"] * 120)  # sorted labels: site_a, site_b
+    forms = {
+        "proportional": [0.75, 0.25],
+        "uniform": [0.5, 0.5],
+        ("dict",): [0.9, 0.1],
+        ("vector",): [0.9, 0.1],
+    }
+    given = {("dict",): {"site_b": 0.1, "site_a": 0.9}, ("vector",): [0.9, 0.1]}
+    mapper_X = np.column_stack([X, np.r_[np.ones(40), np.zeros(120)]])
+    for form, expected in forms.items():
+        w = given.get(form, form)
+        np.testing.assert_allclose(clone(est).set_params(weights=w).fit(X, y).weights_, expected)
+        np.testing.assert_allclose(clone(est).fit(X, y, weights=w).weights_, expected)
+    mapper = skbary.BarycenterMapper(clone(est), group_column=-1, weights="proportional")
+    np.testing.assert_allclose(mapper.fit(mapper_X).weights_, [0.75, 0.25])
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_unnormalised_weights_are_refused_with_one_message_everywhere(est):
+    X = [np.random.RandomState(k).randn(30, 2) + k for k in range(2)]
+    message = "must sum to 1, got sum 3 .* not normalised silently"
+    with pytest.raises(ValueError, match=message):
+        clone(est).set_params(weights=[1, 2]).fit(X)
+    with pytest.raises(ValueError, match=message):
+        skbary.BarycenterMapper(clone(est), weights=[1, 2]).fit(*stack(X)[:1], groups=stack(X)[1])
+    with pytest.raises(ValueError, match="no entry for inputs \\[1\\]"):
+        clone(est).fit(X, weights={0: 1.0})

@@ -151,8 +151,7 @@ class EnergyBarycenter(NeuralBarycenter):
         inference) and ``potential__activation`` (default "silu": smooth potentials give
         smooth Langevin drifts). A class or factory is built with ``in_features``,
         ``out_features`` and the ``potential__*`` settings; an instance is copied K times.
-    weights : array-like of shape (K,), default=None
-        Barycenter weights when ``fit`` gets none; uniform if both are None.
+    {{weights}}
     {{unlabelled_rows}}
     batch_size : int, default=256
         Rows drawn from every input per iteration (B; K*B chains run together).

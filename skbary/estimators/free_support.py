@@ -38,8 +38,7 @@ class FreeSupportBarycenter(BaseBarycenter):
     ----------
     n_support : int, default=500
         Number of barycenter support points.
-    weights : array-like of shape (K,), default=None
-        Barycenter weights when ``fit`` gets none; uniform if both are None.
+    {{weights}}
     {{unlabelled_rows}}
     max_samples_per_input : int or None, default=2000
         Rows drawn (without replacement) from each larger input; None uses all rows (exact

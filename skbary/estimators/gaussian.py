@@ -31,8 +31,7 @@ class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
     shrinkage : float in [0, 1] or "auto", default=0.0
         Shrinkage of each covariance toward ``tr(Sigma_k)/d * I``:
         ``(1 - s) Sigma_k + s tr(Sigma_k)/d I``. "auto" picks s per input by Ledoit-Wolf.
-    weights : array-like of shape (K,), default=None
-        Barycenter weights when ``fit`` gets none; uniform if both are None.
+    {{weights}}
     {{unlabelled_rows}}
     tol : float, default=1e-10
         Tolerance of the fixed-point iteration.

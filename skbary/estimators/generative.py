@@ -148,8 +148,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         the maps; the generator phase stops at ``(1 - transform_time_fraction) * max_time``.
     standardize : bool or "auto", default="auto"
         Work on ``(x - center_) / scale_``. "auto": yes (the barycenter is invariant).
-    weights : array-like of shape (K,), default=None
-        Barycenter weights when ``fit`` receives none; uniform if both are None.
+    {{weights}}
     {{unlabelled_rows}}
     batch_size : int, default=256
         Points per input and from the generator at every step (at least 2).

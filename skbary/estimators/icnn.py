@@ -47,9 +47,8 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
     free_weights : bool, default=False
         False: NWB-I, the barycenter of the fit weights. True: NWB-II, the barycenters of
         all weight vectors in one fit.
-    weights : array-like of shape (K,), default=None
-        Barycenter weights when ``fit`` gets none; uniform if both are None. With
-        ``free_weights=True`` they are the default weights of ``sample``/``transform``.
+    {{weights}}
+        With ``free_weights=True`` they are the default weights of ``sample``/``transform``.
     {{unlabelled_rows}}
     f : None, nn.Module subclass, instance or factory, default=None
         The K potentials f_k (``grad f_k``: barycenter -> input k). None:

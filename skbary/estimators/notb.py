@@ -41,8 +41,7 @@ class NOTBarycenter(NeuralBarycenter):
 
     Parameters
     ----------
-    weights : array-like of shape (K,), default=None
-        Barycenter weights used when ``fit`` receives none (uniform when None).
+    {{weights}}
     {{unlabelled_rows}}
     cost : "quadratic" or callable, default="quadratic"
         Ground cost ``c(x, y)``: ``"quadratic"`` is ``1/2 |x - y|^2``; a callable takes torch

@@ -40,8 +40,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
 
     Parameters
     ----------
-    weights : array-like of shape (K,), default=None
-        Barycenter weights when ``fit`` gets none; uniform if both are None.
+    {{weights}}
     {{unlabelled_rows}}
     latent_dim : int or None, default=None
         Dimension H of the latent normal law; None uses the data dimension D, which makes the
