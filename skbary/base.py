@@ -205,7 +205,9 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         return out
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any = None, weights: Any = None) -> BaseBarycenter:
+    def fit(
+        self, X: Any, y: Any = None, weights: Any = None, sample_weight: Any = None
+    ) -> BaseBarycenter:
         """Fit the barycenter of the inputs.
 
         The template every estimator follows: validate the hyperparameters -> validate the
@@ -230,6 +232,13 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             form's order, or the sorted labels of ``y`` in the flat form; a dict maps input
             labels to weights; "proportional" weighs each input by its share of the rows.
             Explicit weights must be non-negative and sum to 1 (never normalised silently).
+        sample_weight : array-like of shape (n,), or list of array-like, optional
+            Non-negative weight of every row (weighted empirical inputs, as POT's
+            ``measures_weights``): the flat form takes one vector; the list form a list
+            with one vector per input (or one vector over all rows, input after input).
+            Each input's row weights are normalised to sum 1, so integer weights give the
+            fit of the rows repeated that many times: minibatches draw rows in proportion
+            to their weights, and moments, standardisation and kept rows are weighted.
 
         Returns
         -------
@@ -241,13 +250,14 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             self._fit_t0 = time.perf_counter()  # max_time counts from here
             self._validate_hyperparameters()
             with self._fit_context():
-                marginals, a = self._validate_fit_data(X, y, weights)
+                marginals, a = self._validate_fit_data(X, y, weights, sample_weight)
                 self._fit_input_model(marginals, a)
                 self._fit(marginals, a)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
+        self.__dict__.pop("_row_weights", None)  # the fit's rows are not kept
         return self
 
     def _fit_context(self) -> contextlib.AbstractContextManager:
@@ -279,10 +289,20 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         """Cross-parameter checks of a method (hook; the constraints cover single values)."""
 
-    def _validate_fit_data(self, X: Any, y: Any, weights: Any) -> tuple[list[NDArray], NDArray]:
-        """Validate the input form and the rows; set the fitted input attributes."""
-        marginals, a, labels, flat = resolve_fit_input(
-            X, y, weights, default_weights=getattr(self, "weights", None)
+    def _validate_fit_data(
+        self, X: Any, y: Any, weights: Any, sample_weight: Any = None
+    ) -> tuple[list[NDArray], NDArray]:
+        """Validate the input form and the rows; set the fitted input attributes.
+
+        The row weights of ``sample_weight`` (one vector per input, each summing to 1, or
+        None) are kept for the rest of this fit in ``_row_weights``.
+        """
+        marginals, a, labels, flat, self._row_weights = resolve_fit_input(
+            X,
+            y,
+            weights,
+            default_weights=getattr(self, "weights", None),
+            sample_weight=sample_weight,
         )
         if flat is not None:
             validate_data(self, X, reset=True, ensure_all_finite=True, skip_check_array=True)
@@ -309,6 +329,10 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
         raise NotImplementedError
 
+    def _row_weights_or_none(self) -> list[NDArray] | None:
+        """The current fit's row weights (``sample_weight``, each input's summing to 1)."""
+        return self.__dict__.get("_row_weights")
+
     # ------------------------------------------------------------------ input model
     def _fit_input_model(self, marginals: list[NDArray], weights: NDArray) -> None:
         """Gaussian model of each input, used to guess a row's input when ``k`` is None.
@@ -323,17 +347,19 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         unit = max(float(np.abs(m).max()) for m in marginals)
         self._input_unit = unit if np.isfinite(unit) and unit > 0 else 1.0
         means, scales, logdets = [], [], []
-        for raw in marginals:
+        row_weights = self._row_weights_or_none()
+        for k, raw in enumerate(marginals):
             raw = raw.astype(np.float64, copy=False)
-            means.append(raw.mean(axis=0))  # in the data's units
+            w = None if row_weights is None else row_weights[k]
+            means.append(np.average(raw, axis=0, weights=w))  # in the data's units
             m = raw / self._input_unit
             if full:
-                cov = np.atleast_2d(np.cov(m, rowvar=False, bias=True))
+                cov = np.atleast_2d(np.cov(m, rowvar=False, bias=True, aweights=w))
                 cov = cov + (1e-6 * np.trace(cov) / d + 1e-12) * np.eye(d)
                 L = np.linalg.cholesky(cov)
                 logdets.append(2 * np.log(np.diag(L)).sum())
             else:
-                var = m.var(axis=0)
+                var = np.average((m - means[-1] / self._input_unit) ** 2, axis=0, weights=w)
                 var = var + 1e-6 * var.mean() + 1e-12
                 L = np.sqrt(var)
                 logdets.append(np.log(var).sum())
@@ -950,7 +976,9 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         return self._t0 + float(self.max_time) - time.perf_counter()
 
     def _batches(self, marginals: Sequence[NDArray]) -> MarginalBatches:
-        return MarginalBatches(marginals, self.device_, self._generator)
+        return MarginalBatches(
+            marginals, self.device_, self._generator, row_weights=self._row_weights_or_none()
+        )
 
     @contextlib.contextmanager
     def _seeded(self, offset: int = 0) -> Iterator[None]:
@@ -1110,11 +1138,13 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         """
         d = marginals[0].shape[1]
         if enabled:
-            means = [m.mean(axis=0) for m in marginals]
+            rw = self._row_weights_or_none() or [None] * len(marginals)
+            means = [np.average(m, axis=0, weights=w) for m, w in zip(marginals, rw)]
             center = weights @ np.stack(means)
             around = means if self._standardisation_spread == "within" else [center] * len(means)
             var = sum(
-                a * ((m - c) ** 2).sum(axis=1).mean() for a, m, c in zip(weights, marginals, around)
+                a * np.average(((m - c) ** 2).sum(axis=1), weights=w)
+                for a, m, c, w in zip(weights, marginals, around, rw)
             )
             scale = float(np.sqrt(var / d)) if var > 0 else 1.0
             if not np.isfinite(scale) or scale <= 0:
@@ -1152,13 +1182,18 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         """Keep the rows :meth:`_sample_from_rows` pushes (model coordinates, on the host).
 
         At most ``max_rows`` per input (a seeded subsample beyond), so memory stays bounded
-        whatever the inputs' sizes.
+        whatever the inputs' sizes. With ``sample_weight`` the kept rows are drawn with
+        replacement in proportion to the weights, so that uniform draws from them follow
+        the weighted input.
         """
         rng = check_random_state(self._seed)
         self._rows = []
         for k in range(data.n_marginals):
             m = data.marginal(k).cpu().numpy()
-            if m.shape[0] > max_rows:
+            if data.row_weights is not None:  # sample_weight: an unweighted draw by weight
+                p = data.row_weights[k]
+                m = m[rng.choice(m.shape[0], min(max_rows, m.shape[0]), p=p)]
+            elif m.shape[0] > max_rows:
                 m = m[rng.choice(m.shape[0], max_rows, replace=False)]
             self._rows.append(np.ascontiguousarray(m, dtype=np.float32))
 

@@ -256,12 +256,34 @@ def _check_one_input(X: Any, name: str) -> NDArray:
     return arr
 
 
+def _check_row_weights(w: Any, n: int, name: str) -> NDArray[np.float64]:
+    """One input's row weights: 1-D, n entries, finite, non-negative, positive total;
+    returned normalised to sum 1 (the weighted empirical measure)."""
+    try:
+        arr = np.asarray(_untensor(w), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must hold numbers, got {w!r}.") from exc
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} must have one weight per row ({n} rows), got shape {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf.")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be non-negative, got a minimum of {arr.min():.6g}.")
+    total = arr.sum()
+    if not total > 0:
+        raise ValueError(
+            f"{name} sums to 0: an input needs rows of positive weight to be a distribution."
+        )
+    return arr / total
+
+
 def resolve_fit_input(
     X: Any,
     y: Any = None,
     weights: Any = None,
     default_weights: Any = None,
-) -> tuple[list[NDArray], NDArray, NDArray, NDArray | None]:
+    sample_weight: Any = None,
+) -> tuple[list[NDArray], NDArray, NDArray, NDArray | None, list[NDArray] | None]:
     """Apply the input-form rule of this module and validate everything.
 
     Parameters
@@ -274,6 +296,11 @@ def resolve_fit_input(
         Weights passed as a keyword to ``fit`` (forms: :func:`resolve_weights`).
     default_weights : same forms, or None
         The estimator's ``weights`` parameter, used when ``fit`` gets none.
+    sample_weight : array-like or list of array-like, optional
+        Non-negative weight of every row. Flat form: one vector of n entries. List form: a
+        list with one vector per input, or one vector of ``sum_k n_k`` entries (input after
+        input, as :func:`stack` orders the rows). Each input's weights are normalised to
+        sum 1: input k becomes the weighted empirical measure ``sum_i w_i delta_{x_i}``.
 
     Returns
     -------
@@ -284,6 +311,8 @@ def resolve_fit_input(
         The label of each input (``arange(K)`` in the list form, sorted unique ``y`` otherwise).
     flat : ndarray or None
         The validated flat ``X`` (for feature-name bookkeeping), None in the list form.
+    row_weights : list of ndarray (n_k,) or None
+        Every input's row weights, each summing to 1; None without ``sample_weight``.
     """
     if is_list_form(X):
         if y is not None and weights is not None:
@@ -307,6 +336,25 @@ def resolve_fit_input(
             )
         labels = np.arange(len(marginals))
         flat = None
+        sizes = [m.shape[0] for m in marginals]
+        sw = sample_weight
+        if sw is not None and not (isinstance(sw, list | tuple) and len(sw) == len(sizes)):
+            vec = np.asarray(_untensor(sw))
+            if vec.ndim != 1 or vec.shape[0] != sum(sizes):
+                raise ValueError(
+                    "sample_weight must be a list with one vector per input, or one vector "
+                    f"of {sum(sizes)} entries (all rows, input after input), got shape "
+                    f"{vec.shape}."
+                )
+            sw = np.split(vec, np.cumsum(sizes)[:-1])
+        row_weights = (
+            None
+            if sw is None
+            else [
+                _check_row_weights(w, n, f"sample_weight[{k}]")
+                for k, (w, n) in enumerate(zip(sw, sizes))
+            ]
+        )
     else:
         Xf = check_array(
             _untensor(X),
@@ -336,6 +384,13 @@ def resolve_fit_input(
             elif y_arr.dtype.kind not in "iuUSOb":
                 raise TypeError(f"y must hold input labels, got dtype {y_arr.dtype}.")
         labels, inverse = np.unique(y_arr, return_inverse=True)
+        if sample_weight is not None:
+            sw = np.asarray(_untensor(sample_weight))
+            if sw.ndim != 1 or sw.shape[0] != Xf.shape[0]:
+                raise ValueError(
+                    f"sample_weight must have one weight per row of X ({Xf.shape[0]} rows), "
+                    f"got shape {sw.shape}."
+                )
         marginals = []
         for k, label in enumerate(labels):
             rows = Xf[inverse == k]
@@ -345,11 +400,19 @@ def resolve_fit_input(
                     f"sample (1 sample); every input needs at least {MIN_ROWS_PER_INPUT} rows."
                 )
             marginals.append(rows)
+        row_weights = (
+            None
+            if sample_weight is None
+            else [
+                _check_row_weights(sw[inverse == k], len(m), f"sample_weight of input {lab!r}")
+                for k, (lab, m) in enumerate(zip(labels, marginals))
+            ]
+        )
         flat = Xf
         w = weights
     w = default_weights if w is None else w
     a = resolve_weights(w, labels, [m.shape[0] for m in marginals])
-    return marginals, a, labels, flat
+    return marginals, a, labels, flat, row_weights
 
 
 def check_rows(X: Any, n_features: int, estimator_name: str, name: str = "X") -> NDArray:

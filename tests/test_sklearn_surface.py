@@ -139,3 +139,71 @@ def test_unnormalised_weights_are_refused_with_one_message_everywhere(est):
         skbary.BarycenterMapper(clone(est), weights=[1, 2]).fit(*stack(X)[:1], groups=stack(X)[1])
     with pytest.raises(ValueError, match="no entry for inputs \\[1\\]"):
         clone(est).fit(X, weights={0: 1.0})
+
+
+# ---------------------------------------------------------------------------- sample_weight
+def _weighted_inputs(seed=0, n=300):
+    """Two inputs; integer row weights that move input 0's mean by about 0.8 (rows with a
+    negative first coordinate get weight 0, the others 1 to 3)."""
+    rng = np.random.RandomState(seed)
+    Xs = [rng.randn(n, 2), rng.randn(n, 2) * 0.5 + [4.0, 0.0]]
+    ws = [np.where(Xs[0][:, 0] < 0, 0, rng.randint(1, 4, n)), rng.randint(1, 4, n)]
+    return Xs, ws, [np.repeat(X, w, axis=0) for X, w in zip(Xs, ws)]
+
+
+def test_weighted_minibatches_are_those_of_the_repeated_rows():
+    import torch
+
+    from skbary.training import MarginalBatches
+
+    Xs, ws, rep = _weighted_inputs()
+    probs = [w / w.sum() for w in ws]
+    gen = [torch.Generator().manual_seed(3) for _ in range(2)]
+    weighted = MarginalBatches(Xs, torch.device("cpu"), gen[0], row_weights=probs).draw(4096)
+    repeated = MarginalBatches(rep, torch.device("cpu"), gen[1]).draw(4096)
+    assert torch.equal(weighted, repeated)
+
+
+def test_weighted_gaussian_fit_equals_the_fit_on_repeated_rows():
+    Xs, ws, rep = _weighted_inputs()
+    a = GaussianBarycenter().fit(Xs, sample_weight=ws)
+    b = GaussianBarycenter().fit(rep)
+    np.testing.assert_allclose(a.barycenter_mean_, b.barycenter_mean_, atol=1e-12)
+    # unbiased covariances: the weighted fit corrects by n_eff / (n_eff - 1) (n_eff about
+    # 130 here), the repeated rows by N / (N - 1) (N about 450): 0.6 % apart
+    np.testing.assert_allclose(a.barycenter_covariance_, b.barycenter_covariance_, rtol=1e-2)
+    X, y = stack(Xs)
+    flat = GaussianBarycenter().fit(X, y, sample_weight=np.concatenate(ws))
+    np.testing.assert_allclose(flat.barycenter_mean_, a.barycenter_mean_)
+    assert abs(GaussianBarycenter().fit(Xs).barycenter_mean_[0] - a.barycenter_mean_[0]) > 0.3
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_weighted_fit_matches_the_fit_on_repeated_rows(est):
+    Xs, ws, rep = _weighted_inputs()
+    est = clone(est).set_params(random_state=0)
+    if "max_iter" in est.get_params() and type(est).__name__ != "WINBarycenter":
+        est.set_params(max_iter=50)
+    means = {}
+    for name, kwargs, data in [
+        ("weighted", {"sample_weight": ws}, Xs),
+        ("repeated", {}, rep),
+        ("unweighted", {}, Xs),
+    ]:
+        with np.errstate(all="ignore"):
+            fitted = clone(est).fit(data, **kwargs)
+        means[name] = fitted.sample(4000, random_state=1).mean(axis=0)
+    assert np.abs(means["weighted"] - means["repeated"]).max() < 0.12, means
+    assert means["weighted"][0] - means["unweighted"][0] > 0.25, means
+
+
+def test_sample_weight_errors_name_the_input():
+    Xs, ws, _ = _weighted_inputs()
+    with pytest.raises(ValueError, match=r"sample_weight\[1\] must be non-negative"):
+        GaussianBarycenter().fit(Xs, sample_weight=[ws[0], -ws[1]])
+    with pytest.raises(ValueError, match=r"sample_weight\[0\] sums to 0"):
+        GaussianBarycenter().fit(Xs, sample_weight=[0 * ws[0], ws[1]])
+    with pytest.raises(ValueError, match="one weight per row of X"):
+        GaussianBarycenter().fit(*stack(Xs), sample_weight=ws[0])
+    with pytest.raises(ValueError, match="does not take sample_weight"):
+        GaussianBarycenter(shrinkage="auto").fit(Xs, sample_weight=ws)

@@ -96,17 +96,23 @@ class FreeSupportBarycenter(BaseBarycenter):
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
         rng = check_random_state(self.random_state)
         cap = self.max_samples_per_input
-        Xs = []
-        for X in marginals:
+        rw = self._row_weights_or_none() or [None] * len(marginals)
+        Xs, measures = [], []
+        for X, w in zip(marginals, rw):
             X = X.astype(np.float64)
-            if cap is not None and X.shape[0] > cap:
-                X = X[rng.choice(X.shape[0], cap, replace=False)]
+            if w is None:
+                w = np.full(X.shape[0], 1.0 / X.shape[0])
+            else:  # rows of zero weight are not part of the measure
+                X, w = X[w > 0], w[w > 0]
+            if cap is not None and X.shape[0] > cap:  # a uniform subsample keeps its weights
+                rows = rng.choice(X.shape[0], cap, replace=False)
+                X, w = X[rows], w[rows] / w[rows].sum()
             Xs.append(X)
+            measures.append(w)
         counts = rng.multinomial(self.n_support, weights)
         X_init = np.concatenate(
             [X[rng.choice(X.shape[0], c, replace=c > X.shape[0])] for X, c in zip(Xs, counts)]
         )
-        measures = [np.full(X.shape[0], 1.0 / X.shape[0]) for X in Xs]
         b = np.full(self.n_support, 1.0 / self.n_support)
         self.support_, log = ot.lp.free_support_barycenter(
             Xs,

@@ -82,18 +82,32 @@ class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
         self.tol = tol
         self.random_state = random_state
 
-    def _covariance(self, X: NDArray) -> NDArray:
+    def _covariance(self, X: NDArray, w: NDArray | None = None) -> NDArray:
+        """Sample covariance (unbiased), or with row weights ``w`` (summing to 1) the
+        weighted one corrected by the effective sample size ``1 / sum w^2`` (equal to
+        ``n / (n - 1)`` for equal weights), then shrunk."""
         d = X.shape[1]
         if isinstance(self.shrinkage, str):  # "auto" (the constraints admit nothing else)
+            if w is not None:
+                raise ValueError(
+                    "shrinkage='auto' (Ledoit-Wolf) does not take sample_weight; give the "
+                    "shrinkage as a number in [0, 1]."
+                )
             cov, _ = ledoit_wolf(X)
             return np.atleast_2d(cov)
         s = float(self.shrinkage)
-        cov = np.atleast_2d(np.cov(X, rowvar=False, bias=False))
+        if w is None:
+            cov = np.atleast_2d(np.cov(X, rowvar=False, bias=False))
+        else:
+            n_eff = 1.0 / float(np.sum(w**2))
+            biased = np.atleast_2d(np.cov(X, rowvar=False, bias=True, aweights=w))
+            cov = biased * (n_eff / (n_eff - 1.0) if n_eff > 1 else 1.0)
         return (1.0 - s) * cov + s * np.trace(cov) / d * np.eye(d)
 
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
         Xs = [m.astype(np.float64) for m in marginals]
-        self.means_ = np.stack([X.mean(axis=0) for X in Xs])
+        rw = self._row_weights_or_none() or [None] * len(Xs)
+        self.means_ = np.stack([np.average(X, axis=0, weights=w) for X, w in zip(Xs, rw)])
         spread = max(np.abs(X - m).max() for X, m in zip(Xs, self.means_))
         with np.errstate(over="ignore", under="ignore"):
             squared = np.float64(spread) ** 2
@@ -104,7 +118,7 @@ class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
                 "Multiply the data by a constant c first: the barycenter of c X is c times "
                 "the barycenter of X."
             )
-        covs = np.stack([self._covariance(X) for X in Xs])
+        covs = np.stack([self._covariance(X, w) for X, w in zip(Xs, rw)])
         d = covs.shape[-1]
         # A tiny ridge keeps rank-deficient inputs (n_k <= d) invertible; it is 1e-12 of the
         # mean variance, far below any metric's resolution (the smallest positive float for

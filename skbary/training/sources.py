@@ -28,6 +28,9 @@ class MarginalBatches:
         Random generator on ``device``; every draw goes through it (repeatable fits).
     dtype : torch.dtype, default=torch.float32
         Compute dtype.
+    row_weights : sequence of ndarray (n_k,) or None, default=None
+        Every input's row probabilities (``sample_weight``, each summing to 1): rows are
+        drawn in proportion to them. None draws uniformly.
 
     Attributes
     ----------
@@ -43,6 +46,7 @@ class MarginalBatches:
         device: torch.device,
         generator: torch.Generator,
         dtype: torch.dtype = torch.float32,
+        row_weights: Sequence[np.ndarray] | None = None,
     ) -> None:
         self.n_marginals = len(marginals)
         self.n_features = marginals[0].shape[1]
@@ -55,11 +59,28 @@ class MarginalBatches:
         self.generator = generator
         self.device = device
         self._rows = torch.arange(self.n_marginals, device=device)[:, None]
+        self.row_weights = None if row_weights is None else [np.asarray(w) for w in row_weights]
+        self._cdf = None
+        if row_weights is not None:  # cumulative row probabilities, padded with 1
+            cdf = np.ones((self.n_marginals, n_max), dtype=np.float64)
+            for k, w in enumerate(row_weights):
+                cdf[k, : len(w)] = np.cumsum(w) / np.sum(w)
+            cdf_dtype = torch.float32 if device.type == "mps" else torch.float64  # no f64 on MPS
+            self._cdf = torch.as_tensor(cdf, dtype=cdf_dtype, device=device)
 
     def draw(self, batch_size: int) -> torch.Tensor:
-        """A minibatch from every input, drawn uniformly with replacement: (K, B, d)."""
+        """A minibatch from every input, drawn with replacement: (K, B, d).
+
+        Uniformly over each input's rows, or in proportion to ``row_weights``: the same
+        uniform number picks the same row as it would in the rows repeated by integer
+        weights.
+        """
         u = torch.rand((self.n_marginals, batch_size), generator=self.generator, device=self.device)
-        idx = (u * self.counts[:, None]).long()
+        if self._cdf is None:
+            idx = (u * self.counts[:, None]).long()
+        else:
+            idx = torch.searchsorted(self._cdf, u.to(self._cdf.dtype), right=True)
+            idx = torch.minimum(idx, (self.counts - 1)[:, None])
         return self.data[self._rows, idx]
 
     def marginal(self, k: int) -> torch.Tensor:

@@ -264,7 +264,12 @@ class TrainingStateMixin:
         self.__dict__.update(copy.deepcopy({k: self.__dict__[k] for k in names}))
 
     def partial_fit(
-        self, X: Any, y: Any = None, weights: Any = None, n_iter: int | None = None
+        self,
+        X: Any,
+        y: Any = None,
+        weights: Any = None,
+        n_iter: int | None = None,
+        sample_weight: Any = None,
     ) -> Any:
         """Continue training for ``n_iter`` further iterations (the first call fits).
 
@@ -276,7 +281,7 @@ class TrainingStateMixin:
 
         Parameters
         ----------
-        X, y, weights :
+        X, y, weights, sample_weight :
             As in :meth:`fit`; the inputs must have the fitted number of inputs and
             features (they may be new rows: a stream).
         n_iter : int, optional
@@ -295,7 +300,7 @@ class TrainingStateMixin:
         if n_iter is not None:
             self.max_iter = int(n_iter)
         try:
-            self.fit(X, y, weights=weights)
+            self.fit(X, y, weights=weights, sample_weight=sample_weight)
         finally:
             self.max_iter = max_iter
             self.__dict__.pop("_partial", None)
@@ -306,13 +311,16 @@ class TrainingStateMixin:
         """Split off ``validation_fraction`` of every input's rows (seeded); return the rest.
 
         The held-out rows (data units) are kept for :meth:`_held_out_objective` during fit.
+        With ``sample_weight`` the training rows keep their weights and the held-out rows
+        are redrawn in proportion to theirs (an unweighted sample of the held-out part).
         """
         fraction = getattr(self, "validation_fraction", None)
         self._valid_rows = None
         if fraction is None:
             return list(marginals)
         rng = np.random.RandomState((int(self._seed) + 1) % 2**32)
-        train, valid = [], []
+        row_weights = self.__dict__.get("_row_weights")
+        train, valid, new_weights = [], [], []
         for k, X in enumerate(marginals):
             n = len(X)
             n_valid = int(round(float(fraction) * n))
@@ -323,9 +331,21 @@ class TrainingStateMixin:
                     "(at least 2 to train, 1 to score). Use a fraction that fits, or None."
                 )
             order = rng.permutation(n)
-            valid.append(np.asarray(X)[order[:n_valid]])
-            train.append(np.asarray(X)[np.sort(order[n_valid:])])
+            held, kept = order[:n_valid], np.sort(order[n_valid:])
+            if row_weights is not None:  # sample_weight: held-out rows drawn by weight
+                w_held, w_kept = row_weights[k][held], row_weights[k][kept]
+                if not (w_held.sum() > 0 and w_kept.sum() > 0):
+                    raise ValueError(
+                        f"validation_fraction={fraction} leaves input {k} with no positive "
+                        "sample_weight on its training or its held-out rows."
+                    )
+                held = held[rng.choice(len(held), len(held), p=w_held / w_held.sum())]
+                new_weights.append(w_kept / w_kept.sum())
+            valid.append(np.asarray(X)[held])
+            train.append(np.asarray(X)[kept])
         self._valid_rows = valid
+        if row_weights is not None:
+            self._row_weights = new_weights
         return train
 
     def _held_out_objective(self) -> float:
