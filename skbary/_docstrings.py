@@ -19,7 +19,8 @@ SHARED_PARAMETER_DOCS: dict[str, str] = {
 default=None
         Barycenter weights when ``fit`` gets none (the same forms as ``fit(...,
         weights=)`` and :class:`~skbary.BarycenterMapper`): None or "uniform" give 1/K each;
-        "proportional" each input's share of the rows; a dict maps every input label to its
+        "proportional" each input's share of the rows (of the total ``sample_weight`` when
+        given); a dict maps every input label to its
         weight; a vector gives one weight per input in the order of ``input_labels_`` (the
         list form's order; in the flat form the sorted labels of ``y``). Explicit weights
         must be non-negative and sum to 1: they are not normalised silently.
@@ -30,6 +31,15 @@ default=None
         inputs: "error" raises (say ``k``, or use :class:`~skbary.BarycenterMapper` in a
         Pipeline); "guess" routes each row to its most likely input under a Gaussian model
         of every input fitted on the training rows (rows where inputs overlap get misrouted).
+""",
+    "dtype": """\
+    dtype : {np.float64, np.float32} or None, default=np.float64
+        Data type of what ``transform``, ``inverse_transform`` and ``sample`` return (as in
+        :class:`~sklearn.preprocessing.KBinsDiscretizer`). None keeps the data's own:
+        float32 rows in give float32 out (``sample`` follows the dtype of the training
+        rows), so float32 data stay float32 end to end. The neural estimators compute in
+        float32 either way; the output is written chunk by chunk into an array of this
+        dtype, so float32 output takes half the memory.
 """,
     # the common parameters of the neural estimators' training loop
     "training_loop_parameters": """\

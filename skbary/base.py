@@ -36,7 +36,7 @@ import torch
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_feature_names_in,
@@ -148,6 +148,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "weights": ["array-like", StrOptions(set(WEIGHT_RULES)), dict, None],
         "unlabelled_rows": [StrOptions({"error", "guess"})],
+        "dtype": [Options(type, {np.float64, np.float32}), None],
     }
 
     # ------------------------------------------------------------------ parameters
@@ -236,9 +237,9 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             Non-negative weight of every row (weighted empirical inputs, as POT's
             ``measures_weights``): the flat form takes one vector; the list form a list
             with one vector per input (or one vector over all rows, input after input).
-            Each input's row weights are normalised to sum 1, so integer weights give the
-            fit of the rows repeated that many times: minibatches draw rows in proportion
-            to their weights, and moments, standardisation and kept rows are weighted.
+            Integer weights give the fit of the rows repeated that many times: minibatches
+            draw rows in proportion to their weights, and moments, standardisation and kept
+            rows are weighted.
 
         Returns
         -------
@@ -294,8 +295,8 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
     ) -> tuple[list[NDArray], NDArray]:
         """Validate the input form and the rows; set the fitted input attributes.
 
-        The row weights of ``sample_weight`` (one vector per input, each summing to 1, or
-        None) are kept for the rest of this fit in ``_row_weights``.
+        The row weights of ``sample_weight`` (one vector per input, or None) are kept for
+        the rest of this fit in ``_row_weights``.
         """
         marginals, a, labels, flat, self._row_weights = resolve_fit_input(
             X,
@@ -310,6 +311,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             _check_same_feature_names(X)
             validate_data(self, X[0], reset=True, skip_check_array=True)
         self.n_features_in_ = marginals[0].shape[1]
+        self._fit_dtype = np.result_type(*(m.dtype for m in marginals))
         self.n_marginals_ = len(marginals)
         self.weights_ = a
         self.input_labels_ = labels
@@ -330,7 +332,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         raise NotImplementedError
 
     def _row_weights_or_none(self) -> list[NDArray] | None:
-        """The current fit's row weights (``sample_weight``, each input's summing to 1)."""
+        """The current fit's row weights (``sample_weight`` as given, one vector per input)."""
         return self.__dict__.get("_row_weights")
 
     # ------------------------------------------------------------------ input model
@@ -364,7 +366,13 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
                 L = np.sqrt(var)
                 logdets.append(np.log(var).sum())
             scales.append(L)
-        counts = np.array([len(m) for m in marginals], dtype=np.float64)
+        counts = np.array(  # rows, or their total weight (integer weights count rows)
+            [
+                len(m) if row_weights is None else row_weights[k].sum()
+                for k, m in enumerate(marginals)
+            ],
+            dtype=np.float64,
+        )
         self._input_means = np.stack(means)
         self._input_chols = np.stack(scales)
         self._input_logprior = np.log(counts / counts.sum()) - 0.5 * np.array(logdets)
@@ -432,6 +440,14 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             )
         return np.int64(pos[0]) if scalar else pos.astype(np.int64)
 
+    def _output_dtype(self, X: NDArray | None = None) -> np.dtype:
+        """The dtype of what inference returns: the ``dtype`` parameter, or with None the
+        rows' own (``X``; the training rows' for ``sample``)."""
+        dtype = getattr(self, "dtype", np.float64)
+        if dtype is None:
+            dtype = X.dtype if X is not None else self.__dict__.get("_fit_dtype", np.float64)
+        return np.dtype(dtype)
+
     def _route(self, fn: Callable[[NDArray, int], NDArray], X: NDArray, k: Any) -> NDArray:
         """``fn(rows, position)`` applied to the rows of each input (``k``: see transform).
 
@@ -447,16 +463,17 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         else:
             groups = [(int(kk), np.flatnonzero(pos == kk)) for kk in np.unique(pos)]
         step = self._chunk_rows(X.shape[1]) if self._rowwise_inference else X.shape[0]
+        out_dtype = self._output_dtype(X)
         out = None
         with self._inference_context():
             for kk, rows in groups:
                 if rows is None and step >= X.shape[0]:  # one call: its output is ours
-                    return np.asarray(fn(X, kk), dtype=np.float64)
+                    return np.asarray(fn(X, kk), dtype=out_dtype)
                 for start in range(0, X.shape[0] if rows is None else len(rows), step):
                     sel = slice(start, start + step) if rows is None else rows[start : start + step]
                     Yk = fn(X[sel], kk)
                     if out is None:
-                        out = np.empty((X.shape[0], Yk.shape[1]), dtype=np.float64)
+                        out = np.empty((X.shape[0], Yk.shape[1]), dtype=out_dtype)
                     out[sel] = Yk
         return out
 
@@ -587,12 +604,12 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         rng: np.random.RandomState,
         draw: Callable[[int, np.random.RandomState], NDArray],
     ) -> NDArray[np.float64]:
-        """``n`` draws of ``draw(m, rng)`` (model coordinates) into one float64 array.
+        """``n`` draws of ``draw(m, rng)`` (model coordinates) into one array (``dtype``).
 
         The draws are made in chunks of :meth:`_chunk_rows` rows written into the
         preallocated output, so the peak extra memory beyond the output is one chunk's.
         """
-        out = np.empty((n, self.n_features_out_), dtype=np.float64)
+        out = np.empty((n, self.n_features_out_), dtype=self._output_dtype())
         step = self._chunk_rows(self.n_features_out_)
         with self._inference_context():
             for start in range(0, n, step):
@@ -669,6 +686,10 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         tags.target_tags.required = False
+        dtype = getattr(self, "dtype", np.float64)
+        tags.transformer_tags.preserves_dtype = (
+            ["float64", "float32"] if dtype is None else [np.dtype(dtype).name]
+        )
         return tags
 
 
@@ -1191,7 +1212,7 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         for k in range(data.n_marginals):
             m = data.marginal(k).cpu().numpy()
             if data.row_weights is not None:  # sample_weight: an unweighted draw by weight
-                p = data.row_weights[k]
+                p = data.row_weights[k] / data.row_weights[k].sum()
                 m = m[rng.choice(m.shape[0], min(max_rows, m.shape[0]), p=p)]
             elif m.shape[0] > max_rows:
                 m = m[rng.choice(m.shape[0], max_rows, replace=False)]

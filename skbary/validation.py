@@ -192,7 +192,7 @@ def resolve_weights(
     labels : sequence of shape (K,)
         The input labels, in the order of the inputs.
     counts : array-like of shape (K,)
-        Rows of every input (for "proportional").
+        Rows of every input, or their total ``sample_weight`` (for "proportional").
     name : str, default="weights"
         Argument name used in error messages.
 
@@ -257,8 +257,8 @@ def _check_one_input(X: Any, name: str) -> NDArray:
 
 
 def _check_row_weights(w: Any, n: int, name: str) -> NDArray[np.float64]:
-    """One input's row weights: 1-D, n entries, finite, non-negative, positive total;
-    returned normalised to sum 1 (the weighted empirical measure)."""
+    """One input's row weights: 1-D, n entries, finite, non-negative, positive total
+    (returned as given, float64: integer weights count repeated rows)."""
     try:
         arr = np.asarray(_untensor(w), dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -272,9 +272,10 @@ def _check_row_weights(w: Any, n: int, name: str) -> NDArray[np.float64]:
     total = arr.sum()
     if not total > 0:
         raise ValueError(
-            f"{name} sums to 0: an input needs rows of positive weight to be a distribution."
+            f"{name} has zero total weight: an input needs rows of positive weight to be a "
+            "distribution."
         )
-    return arr / total
+    return arr
 
 
 def resolve_fit_input(
@@ -299,8 +300,8 @@ def resolve_fit_input(
     sample_weight : array-like or list of array-like, optional
         Non-negative weight of every row. Flat form: one vector of n entries. List form: a
         list with one vector per input, or one vector of ``sum_k n_k`` entries (input after
-        input, as :func:`stack` orders the rows). Each input's weights are normalised to
-        sum 1: input k becomes the weighted empirical measure ``sum_i w_i delta_{x_i}``.
+        input, as :func:`stack` orders the rows). Input k becomes the weighted empirical
+        measure ``sum_i w_i delta_{x_i} / sum_i w_i``; integer weights count repeated rows.
 
     Returns
     -------
@@ -312,7 +313,8 @@ def resolve_fit_input(
     flat : ndarray or None
         The validated flat ``X`` (for feature-name bookkeeping), None in the list form.
     row_weights : list of ndarray (n_k,) or None
-        Every input's row weights, each summing to 1; None without ``sample_weight``.
+        Every input's row weights as given (validated, float64); None without
+        ``sample_weight``.
     """
     if is_list_form(X):
         if y is not None and weights is not None:
@@ -405,13 +407,14 @@ def resolve_fit_input(
             if sample_weight is None
             else [
                 _check_row_weights(sw[inverse == k], len(m), f"sample_weight of input {lab!r}")
-                for k, (lab, m) in enumerate(zip(labels, marginals))
+                for k, (lab, m) in enumerate(zip(labels.tolist(), marginals))
             ]
         )
         flat = Xf
         w = weights
     w = default_weights if w is None else w
-    a = resolve_weights(w, labels, [m.shape[0] for m in marginals])
+    counts = [m.shape[0] for m in marginals] if row_weights is None else map(np.sum, row_weights)
+    a = resolve_weights(w, labels, list(counts))
     return marginals, a, labels, flat, row_weights
 
 

@@ -37,13 +37,41 @@ KWARGS_XFAIL = {
 }
 
 
+# The neural estimators train in float32: a weighted mean of the rows and the mean of the
+# repeated rows differ in the last bits, which training amplifies (EgBary's kept rows are
+# moreover a draw by weight). Their weighted fits equal the fits on repeated rows in
+# distribution (tests/test_sklearn_surface.py; the minibatches are the same draws), not to
+# rtol=1e-7 as this check asks.
+WEIGHTED_ROWS_XFAIL = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "float32 training: equivalent to repeated rows in distribution, not to rtol=1e-7"
+    ),
+}
+
+
 def _expected_failed_checks(estimator):
     import inspect
 
     params = inspect.signature(type(estimator).__init__).parameters.values()
+    failed = {}
     if any(p.kind is p.VAR_KEYWORD for p in params):
-        return KWARGS_XFAIL
-    return {}
+        failed.update(KWARGS_XFAIL)
+    if isinstance(estimator, skbary.base.NeuralBarycenter):
+        failed.update(WEIGHTED_ROWS_XFAIL)
+    if type(estimator).__name__ == "GaussianBarycenter":
+        failed["check_sample_weight_equivalence_on_dense_data"] = (
+            "the check's inputs keep fewer distinct rows than features: rank-deficient "
+            "covariances (ridge 1e-12) amplify rounding differences; equal to 1e-10 on "
+            "full-rank inputs (tests/test_sklearn_surface.py)"
+        )
+    if type(estimator).__name__ == "FreeSupportBarycenter":
+        # the subsample of max_samples_per_input rows and the k-nearest-neighbour extension
+        # of the plan count a repeated row once per copy; equal in distribution only
+        failed["check_sample_weight_equivalence_on_dense_data"] = (
+            "row subsample and k-NN extension see repeated rows as several; equal in "
+            "distribution (tests/test_sklearn_surface.py)"
+        )
+    return failed
 
 
 @parametrize_with_checks(CHECKED, expected_failed_checks=_expected_failed_checks)

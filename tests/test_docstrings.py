@@ -40,7 +40,7 @@ def _same(stated: str, actual) -> bool:
     if inspect.isclass(actual) or callable(actual):
         qual = f"{actual.__module__}.{actual.__qualname__}"
         short = qual.replace("torch.optim.adam", "torch.optim")
-        return stated in (actual.__qualname__, qual, short)
+        return stated.replace("np.", "numpy.", 1) in (actual.__qualname__, qual, short)
     return stated == repr(actual)
 
 

@@ -153,6 +153,7 @@ class EnergyBarycenter(NeuralBarycenter):
         ``out_features`` and the ``potential__*`` settings; an instance is copied K times.
     {{weights}}
     {{unlabelled_rows}}
+    {{dtype}}
     batch_size : int, default=256
         Rows drawn from every input per iteration (B; K*B chains run together).
     lr : float, default=5e-3
@@ -264,6 +265,7 @@ class EnergyBarycenter(NeuralBarycenter):
         potential: Any = None,
         weights: Any = None,
         unlabelled_rows: str = "error",
+        dtype: type | None = np.float64,
         batch_size: int = 256,
         lr: float = 5e-3,
         lr_decay: float = 0.1,
@@ -296,6 +298,7 @@ class EnergyBarycenter(NeuralBarycenter):
         self.potential = potential
         self.weights = weights
         self.unlabelled_rows = unlabelled_rows
+        self.dtype = dtype
         self.batch_size = batch_size
         self.lr = lr
         self.lr_decay = lr_decay

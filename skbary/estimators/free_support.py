@@ -40,6 +40,7 @@ class FreeSupportBarycenter(BaseBarycenter):
         Number of barycenter support points.
     {{weights}}
     {{unlabelled_rows}}
+    {{dtype}}
     max_samples_per_input : int or None, default=2000
         Rows drawn (without replacement) from each larger input; None uses all rows (exact
         OT costs grow like n^3: keep it to a few thousand).
@@ -78,6 +79,7 @@ class FreeSupportBarycenter(BaseBarycenter):
         n_support: int = 500,
         weights: Any = None,
         unlabelled_rows: str = "error",
+        dtype: type | None = np.float64,
         max_samples_per_input: int | None = 2000,
         max_iter: int = 100,
         tol: float = 1e-7,
@@ -87,6 +89,7 @@ class FreeSupportBarycenter(BaseBarycenter):
         self.n_support = n_support
         self.weights = weights
         self.unlabelled_rows = unlabelled_rows
+        self.dtype = dtype
         self.max_samples_per_input = max_samples_per_input
         self.max_iter = max_iter
         self.tol = tol
@@ -103,7 +106,7 @@ class FreeSupportBarycenter(BaseBarycenter):
             if w is None:
                 w = np.full(X.shape[0], 1.0 / X.shape[0])
             else:  # rows of zero weight are not part of the measure
-                X, w = X[w > 0], w[w > 0]
+                X, w = X[w > 0], w[w > 0] / w.sum()
             if cap is not None and X.shape[0] > cap:  # a uniform subsample keeps its weights
                 rows = rng.choice(X.shape[0], cap, replace=False)
                 X, w = X[rows], w[rows] / w[rows].sum()

@@ -33,6 +33,7 @@ class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
         ``(1 - s) Sigma_k + s tr(Sigma_k)/d I``. "auto" picks s per input by Ledoit-Wolf.
     {{weights}}
     {{unlabelled_rows}}
+    {{dtype}}
     tol : float, default=1e-10
         Tolerance of the fixed-point iteration.
     random_state : int, RandomState or None, default=None
@@ -73,19 +74,26 @@ class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
         shrinkage: float | str = 0.0,
         weights: Any = None,
         unlabelled_rows: str = "error",
+        dtype: type | None = np.float64,
         tol: float = 1e-10,
         random_state: Any = None,
     ) -> None:
         self.shrinkage = shrinkage
         self.weights = weights
         self.unlabelled_rows = unlabelled_rows
+        self.dtype = dtype
         self.tol = tol
         self.random_state = random_state
 
     def _covariance(self, X: NDArray, w: NDArray | None = None) -> NDArray:
-        """Sample covariance (unbiased), or with row weights ``w`` (summing to 1) the
-        weighted one corrected by the effective sample size ``1 / sum w^2`` (equal to
-        ``n / (n - 1)`` for equal weights), then shrunk."""
+        """Sample covariance (unbiased), then shrunk.
+
+        Row weights ``w`` count rows, as numpy's ``fweights``:
+        ``sum_i w_i (x_i - m)(x_i - m)^T / (sum_i w_i - 1)``, so integer weights give the
+        covariance of the repeated rows. Weights summing to at most 1 are probabilities:
+        the weighted covariance is corrected by the effective sample size
+        ``(sum w)^2 / sum w^2`` instead.
+        """
         d = X.shape[1]
         if isinstance(self.shrinkage, str):  # "auto" (the constraints admit nothing else)
             if w is not None:
@@ -99,9 +107,10 @@ class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
         if w is None:
             cov = np.atleast_2d(np.cov(X, rowvar=False, bias=False))
         else:
-            n_eff = 1.0 / float(np.sum(w**2))
+            total = float(w.sum())
+            n = total if total > 1 else total**2 / float(np.sum(w**2))
             biased = np.atleast_2d(np.cov(X, rowvar=False, bias=True, aweights=w))
-            cov = biased * (n_eff / (n_eff - 1.0) if n_eff > 1 else 1.0)
+            cov = biased * (n / (n - 1.0) if n > 1 else 1.0)
         return (1.0 - s) * cov + s * np.trace(cov) / d * np.eye(d)
 
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:

@@ -150,6 +150,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         Work on ``(x - center_) / scale_``. "auto": yes (the barycenter is invariant).
     {{weights}}
     {{unlabelled_rows}}
+    {{dtype}}
     batch_size : int, default=256
         Points per input and from the generator at every step (at least 2).
     lr_generator : float, default=1e-3
@@ -274,6 +275,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         standardize: bool | str = "auto",
         weights: Any = None,
         unlabelled_rows: str = "error",
+        dtype: type | None = np.float64,
         batch_size: int = 256,
         lr_generator: float = 1e-3,
         lr_decay: float = 0.1,
@@ -313,6 +315,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.standardize = standardize
         self.weights = weights
         self.unlabelled_rows = unlabelled_rows
+        self.dtype = dtype
         self.batch_size = batch_size
         self.lr_generator = lr_generator
         self.lr_decay = lr_decay

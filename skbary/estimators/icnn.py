@@ -50,6 +50,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
     {{weights}}
         With ``free_weights=True`` they are the default weights of ``sample``/``transform``.
     {{unlabelled_rows}}
+    {{dtype}}
     f : None, nn.Module subclass, instance or factory, default=None
         The K potentials f_k (``grad f_k``: barycenter -> input k). None:
         :class:`~skbary.nn.icnn.BatchedICNN` (fully input-convex, or partially with
@@ -197,6 +198,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         free_weights: bool = False,
         weights: Any = None,
         unlabelled_rows: str = "error",
+        dtype: type | None = np.float64,
         f: Any = None,
         g: Any = None,
         generator: Any = None,
@@ -227,6 +229,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         self.free_weights = free_weights
         self.weights = weights
         self.unlabelled_rows = unlabelled_rows
+        self.dtype = dtype
         self.f = f
         self.g = g
         self.generator = generator

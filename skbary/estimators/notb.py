@@ -43,6 +43,7 @@ class NOTBarycenter(NeuralBarycenter):
     ----------
     {{weights}}
     {{unlabelled_rows}}
+    {{dtype}}
     cost : "quadratic" or callable, default="quadratic"
         Ground cost ``c(x, y)``: ``"quadratic"`` is ``1/2 |x - y|^2``; a callable takes torch
         tensors x (..., n_features_in) and y (..., n_features_out) and returns the cost of
@@ -204,6 +205,7 @@ class NOTBarycenter(NeuralBarycenter):
         self,
         weights: Any = None,
         unlabelled_rows: str = "error",
+        dtype: type | None = np.float64,
         cost: Any = "quadratic",
         n_features_out: int | None = None,
         plan: str = "deterministic",
@@ -236,6 +238,7 @@ class NOTBarycenter(NeuralBarycenter):
     ) -> None:
         self.weights = weights
         self.unlabelled_rows = unlabelled_rows
+        self.dtype = dtype
         self.cost = cost
         self.n_features_out = n_features_out
         self.plan = plan

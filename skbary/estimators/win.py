@@ -42,6 +42,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
     ----------
     {{weights}}
     {{unlabelled_rows}}
+    {{dtype}}
     latent_dim : int or None, default=None
         Dimension H of the latent normal law; None uses the data dimension D, which makes the
         default G residual (``z + MLP(z)``, starting as the identity: G#S starts at N(0, I)
@@ -191,6 +192,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         self,
         weights: Any = None,
         unlabelled_rows: str = "error",
+        dtype: type | None = np.float64,
         latent_dim: int | None = None,
         n_generator_steps: int = 20,
         n_potential_steps: int = 20,
@@ -226,6 +228,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
     ) -> None:
         self.weights = weights
         self.unlabelled_rows = unlabelled_rows
+        self.dtype = dtype
         self.latent_dim = latent_dim
         self.n_generator_steps = n_generator_steps
         self.n_potential_steps = n_potential_steps

@@ -340,7 +340,7 @@ class TrainingStateMixin:
                         "sample_weight on its training or its held-out rows."
                     )
                 held = held[rng.choice(len(held), len(held), p=w_held / w_held.sum())]
-                new_weights.append(w_kept / w_kept.sum())
+                new_weights.append(w_kept)
             valid.append(np.asarray(X)[held])
             train.append(np.asarray(X)[kept])
         self._valid_rows = valid
