@@ -347,33 +347,43 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         # in units of the data's largest magnitude, so that no squared value overflows (the
         # argmax over inputs does not depend on the units)
         unit = max(float(np.abs(m).max()) for m in marginals)
-        self._input_unit = unit if np.isfinite(unit) and unit > 0 else 1.0
-        means, scales, logdets = [], [], []
+        unit = unit if np.isfinite(unit) and unit > 0 else 1.0
+        means, spreads = [], []
         row_weights = self._row_weights_or_none()
         for k, raw in enumerate(marginals):
             raw = raw.astype(np.float64, copy=False)
             w = None if row_weights is None else row_weights[k]
             means.append(np.average(raw, axis=0, weights=w))  # in the data's units
-            m = raw / self._input_unit
+            m = raw / unit
             if full:
-                cov = np.atleast_2d(np.cov(m, rowvar=False, bias=True, aweights=w))
-                cov = cov + (1e-6 * np.trace(cov) / d + 1e-12) * np.eye(d)
+                spreads.append(np.atleast_2d(np.cov(m, rowvar=False, bias=True, aweights=w)))
+            else:
+                spreads.append(np.average((m - means[-1] / unit) ** 2, axis=0, weights=w))
+        counts = [  # rows, or their total weight (integer weights count rows)
+            len(m) if row_weights is None else row_weights[k].sum() for k, m in enumerate(marginals)
+        ]
+        self._set_input_model(np.stack(means), spreads, counts, unit)
+
+    def _set_input_model(
+        self, means: NDArray, spreads: Sequence[NDArray], counts: Sequence[float], unit: float
+    ) -> None:
+        """Store the routing model: input means (data units), covariances (d x d) or
+        variances (d,) in units of ``unit``, and prior masses ``counts``."""
+        d = means.shape[1]
+        scales, logdets = [], []
+        for spread in spreads:
+            if spread.ndim == 2:
+                cov = spread + (1e-6 * np.trace(spread) / d + 1e-12) * np.eye(d)
                 L = np.linalg.cholesky(cov)
                 logdets.append(2 * np.log(np.diag(L)).sum())
             else:
-                var = np.average((m - means[-1] / self._input_unit) ** 2, axis=0, weights=w)
-                var = var + 1e-6 * var.mean() + 1e-12
+                var = spread + 1e-6 * spread.mean() + 1e-12
                 L = np.sqrt(var)
                 logdets.append(np.log(var).sum())
             scales.append(L)
-        counts = np.array(  # rows, or their total weight (integer weights count rows)
-            [
-                len(m) if row_weights is None else row_weights[k].sum()
-                for k, m in enumerate(marginals)
-            ],
-            dtype=np.float64,
-        )
-        self._input_means = np.stack(means)
+        counts = np.asarray(counts, dtype=np.float64)
+        self._input_unit = unit
+        self._input_means = means
         self._input_chols = np.stack(scales)
         self._input_logprior = np.log(counts / counts.sum()) - 0.5 * np.array(logdets)
 

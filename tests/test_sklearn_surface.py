@@ -236,3 +236,39 @@ def test_float32_in_float32_out_when_asked(est):
     check_transformer_preserve_dtypes(
         type(est).__name__, clone(est).set_params(dtype=None, unlabelled_rows="guess")
     )
+
+
+# ---------------------------------------------------------------------------- moments
+def test_gaussian_from_moments_equals_the_fit_on_rows_with_those_moments():
+    rng = np.random.RandomState(0)
+    Xs = [rng.randn(400, 3) @ rng.randn(3, 3) + 2 * k for k in range(3)]
+    a = [0.2, 0.3, 0.5]
+    fitted = GaussianBarycenter(shrinkage=0.1, unlabelled_rows="guess").fit(Xs, a)
+    moments = GaussianBarycenter.from_moments(
+        [X.mean(axis=0) for X in Xs],
+        [np.cov(X, rowvar=False) for X in Xs],
+        a,
+        shrinkage=0.1,
+        unlabelled_rows="guess",
+    )
+    np.testing.assert_allclose(moments.barycenter_mean_, fitted.barycenter_mean_, atol=1e-12)
+    np.testing.assert_allclose(
+        moments.barycenter_covariance_, fitted.barycenter_covariance_, atol=1e-12
+    )
+    np.testing.assert_allclose(moments.transform(Xs[1], 1), fitted.transform(Xs[1], 1), atol=1e-10)
+    np.testing.assert_allclose(moments.sample(5, random_state=0), fitted.sample(5, random_state=0))
+    # the routing model from moments routes rows as the one from rows does
+    guessed = moments.transform(np.concatenate(Xs))
+    np.testing.assert_allclose(guessed, fitted.transform(np.concatenate(Xs)), atol=1e-8)
+
+
+def test_gaussian_from_moments_refuses_bad_moments():
+    m, C = np.zeros((2, 2)), np.stack([np.eye(2), np.eye(2)])
+    with pytest.raises(ValueError, match="shape \\(K, d, d\\) = \\(2, 2, 2\\)"):
+        GaussianBarycenter.from_moments(m, C[:, :1])
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        GaussianBarycenter.from_moments(m, np.stack([np.eye(2), -np.eye(2)]))
+    with pytest.raises(ValueError, match="symmetric"):
+        GaussianBarycenter.from_moments(m, np.stack([np.eye(2), [[1.0, 0.5], [0.0, 1.0]]]))
+    with pytest.raises(ValueError, match="must sum to 1"):
+        GaussianBarycenter.from_moments(m, C, weights=[1, 1])

@@ -6,12 +6,14 @@ import numbers
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from sklearn.covariance import ledoit_wolf
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..base import BaseBarycenter, InverseTransformMixin
+from ..base import ROUTING_FULL_COVARIANCE_MAX_FEATURES, BaseBarycenter, InverseTransformMixin
 from ..bures import bures_barycenter, linear_ot_map, sqrtm_psd
+from ..validation import _untensor, resolve_weights
 
 __all__ = ["GaussianBarycenter"]
 
@@ -127,7 +129,10 @@ class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
                 "Multiply the data by a constant c first: the barycenter of c X is c times "
                 "the barycenter of X."
             )
-        covs = np.stack([self._covariance(X, w) for X, w in zip(Xs, rw)])
+        self._fit_moments(np.stack([self._covariance(X, w) for X, w in zip(Xs, rw)]), weights)
+
+    def _fit_moments(self, covs: NDArray, weights: NDArray) -> None:
+        """The barycenter of N(means_, covs): the closed form shared by fit and moments."""
         d = covs.shape[-1]
         # A tiny ridge keeps rank-deficient inputs (n_k <= d) invertible; it is 1e-12 of the
         # mean variance, far below any metric's resolution (the smallest positive float for
@@ -140,6 +145,89 @@ class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
             [linear_ot_map(C, self.barycenter_covariance_) for C in self.covariances_]
         )
         self._barycenter_sqrt = sqrtm_psd(self.barycenter_covariance_)
+
+    @classmethod
+    def from_moments(
+        cls,
+        means: ArrayLike,
+        covariances: ArrayLike,
+        weights: Any = None,
+        **params: Any,
+    ) -> GaussianBarycenter:
+        """A fitted GaussianBarycenter from the inputs' means and covariances alone.
+
+        For users who hold summaries only (POT's ``bures_wasserstein_barycenter(m, C,
+        weights)``). The result is the estimator ``fit`` gives on rows with these moments:
+        the same barycenter, maps, ``sample`` and ``transform`` (``shrinkage`` applies to
+        the given covariances too; the routing model of ``unlabelled_rows="guess"`` takes
+        the inputs as equally likely).
+
+        Parameters
+        ----------
+        means : array-like of shape (K, d)
+            The inputs' means.
+        covariances : array-like of shape (K, d, d)
+            The inputs' covariances: symmetric positive semi-definite.
+        weights : {"uniform"}, dict or array-like of shape (K,), default=None
+            Barycenter weights (uniform when None); "proportional" needs row counts and is
+            refused here.
+        **params
+            Constructor parameters (``shrinkage``, ``tol``, ``random_state``, ...).
+
+        Returns
+        -------
+        GaussianBarycenter
+            Fitted; ``input_labels_`` are 0..K-1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skbary import GaussianBarycenter
+        >>> est = GaussianBarycenter.from_moments(
+        ...     [[0.0, 0.0], [4.0, 0.0]], [np.eye(2), 4 * np.eye(2)], weights=[0.5, 0.5])
+        >>> est.barycenter_mean_, np.diag(est.barycenter_covariance_)
+        (array([2., 0.]), array([2.25, 2.25]))
+        """
+        est = cls(**params)
+        est._validate_hyperparameters()
+        m = check_array(means, ensure_min_samples=1, input_name="means")
+        C = np.asarray(_untensor(covariances), dtype=np.float64)
+        K, d = m.shape
+        if C.shape != (K, d, d):
+            raise ValueError(
+                f"covariances must have shape (K, d, d) = ({K}, {d}, {d}) to match means, "
+                f"got {C.shape}."
+            )
+        if not np.all(np.isfinite(C)):
+            raise ValueError("covariances contain NaN or inf.")
+        if not np.allclose(C, np.swapaxes(C, 1, 2), rtol=1e-8, atol=1e-12 * np.abs(C).max()):
+            raise ValueError("covariances must be symmetric matrices.")
+        lowest = min(np.linalg.eigvalsh(c).min() / max(np.trace(c) / d, 1e-300) for c in C)
+        if lowest < -1e-8:
+            raise ValueError(
+                "covariances must be positive semi-definite; one has an eigenvalue of "
+                f"{lowest:.3g} times its mean variance."
+            )
+        if isinstance(weights, str) and weights == "proportional":
+            raise ValueError("weights='proportional' needs row counts; give the weights.")
+        a = resolve_weights(weights, np.arange(K), np.ones(K))
+        if isinstance(est.shrinkage, str):
+            raise ValueError("shrinkage='auto' (Ledoit-Wolf) needs rows; give a number.")
+        s = float(est.shrinkage)
+        shrunk = (1.0 - s) * C + s * (np.trace(C, axis1=1, axis2=2) / d)[:, None, None] * np.eye(d)
+        est.n_features_in_ = d
+        est.n_marginals_ = K
+        est.weights_ = a
+        est.input_labels_ = np.arange(K)
+        est._fit_dtype = np.dtype(np.float64)
+        est.means_ = m.astype(np.float64)
+        unit = max(float(np.abs(m).max()), float(np.sqrt(np.abs(np.diagonal(C, 0, 1, 2)).max())))
+        unit = unit if np.isfinite(unit) and unit > 0 else 1.0
+        diag = d > ROUTING_FULL_COVARIANCE_MAX_FEATURES
+        spreads = [np.diag(c) / unit**2 if diag else c / unit**2 for c in C]
+        est._set_input_model(est.means_, spreads, np.ones(K), unit)
+        est._fit_moments(shrunk, a)
+        return est
 
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
         z = rng.standard_normal((n, self.n_features_in_))
