@@ -23,6 +23,7 @@ The group of each row comes from one of two places:
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,12 @@ default="proportional"
         Chzhen et al. 2020). "uniform": 1/K each. An array gives one weight per group in the
         order of ``groups_`` (sorted labels); a dict maps group label to weight. Explicit
         weights must be non-negative and sum to 1.
+    unseen_groups : {"map", "error"}, default="map"
+        What ``transform`` does with rows of a group not seen in fit (the held-out group of
+        ``LeaveOneGroupOut``, a new site): "map" learns that group's OT map onto the fitted
+        barycenter from its rows in this call (``estimator_.add_input`` on a copy, so the
+        fitted mapper does not change; the barycenter is not refitted) and maps them, as
+        domain adaptation to an unlabelled target does; "error" raises.
 
     Attributes
     ----------
@@ -115,10 +122,12 @@ default="proportional"
         estimator: Any,
         group_column: int | str | None = None,
         weights: str | Any = "proportional",
+        unseen_groups: str = "map",
     ) -> None:
         self.estimator = estimator
         self.group_column = group_column
         self.weights = weights
+        self.unseen_groups = unseen_groups
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
@@ -134,6 +143,8 @@ default="proportional"
                 "group_column must be a column position (int), a DataFrame column name (str) "
                 f"or None, got {gc!r}."
             )
+        if self.unseen_groups not in ("map", "error"):
+            raise ValueError(f"unseen_groups must be 'map' or 'error', got {self.unseen_groups!r}.")
         w = self.weights
         if isinstance(w, str) and w not in WEIGHT_RULES:
             raise ValueError(
@@ -296,8 +307,9 @@ default="proportional"
         self.group_counts_ = counts
         return self
 
-    def _positions(self, g: NDArray) -> NDArray[np.int64]:
-        """Input index of each row's group; unseen groups raise ValueError."""
+    def _positions(self, g: NDArray, allow_unseen: bool = False) -> NDArray[np.int64]:
+        """Input index of each row's group; -1 for unseen groups when allowed, else
+        unseen groups raise ValueError."""
         labels = self.groups_
         try:
             pos = np.clip(np.searchsorted(labels, g), 0, len(labels) - 1)
@@ -306,6 +318,8 @@ default="proportional"
             ok = np.zeros(len(g), dtype=bool)
             pos = np.zeros(len(g), dtype=np.int64)
         ok = np.asarray(ok, dtype=bool)
+        if allow_unseen:
+            return np.where(ok, pos, -1).astype(np.int64)
         if not np.all(ok):
             unseen = list(dict.fromkeys(np.asarray(g)[~ok].tolist()))
             raise ValueError(
@@ -323,7 +337,8 @@ default="proportional"
             Rows, with the group column when ``group_column`` is set.
         groups : array-like of shape (n_samples,), default=None
             Group labels of the rows when ``group_column`` is None (with metadata routing:
-            ``set_transform_request(groups=True)``). Every label must have been seen in fit.
+            ``set_transform_request(groups=True)``). Rows of groups not seen in fit are
+            handled as ``unseen_groups`` says.
 
         Returns
         -------
@@ -332,8 +347,25 @@ default="proportional"
         """
         check_is_fitted(self, "estimator_")
         F, g = self._split(X, groups, reset=False)
-        pos = self._positions(g)
-        return self.estimator_.transform(F, k=self.estimator_.input_labels_[pos])
+        pos = self._positions(g, allow_unseen=self.unseen_groups == "map")
+        seen = pos >= 0
+        labels = self.estimator_.input_labels_
+        if seen.all():
+            return self.estimator_.transform(F, k=labels[pos])
+        out = np.empty((F.shape[0], self.estimator_.n_features_out_), dtype=np.float64)
+        if seen.any():
+            out[seen] = self.estimator_.transform(F[seen], k=labels[pos[seen]])
+        for label in dict.fromkeys(g[~seen].tolist()):
+            rows = np.flatnonzero(~seen & (g == label))
+            if len(rows) < MIN_ROWS_PER_INPUT:
+                raise ValueError(
+                    f"group {label!r} was not seen in fit and has {len(rows)} row here; "
+                    f"learning its map needs at least {MIN_ROWS_PER_INPUT} rows."
+                )
+            est = copy.deepcopy(self.estimator_)  # the fitted mapper stays as it is
+            new = est.n_marginals_  # a label no fitted input has (they are 0..K-1)
+            out[rows] = est.add_input(F[rows], new).transform(F[rows], k=new)
+        return out
 
     def fit_transform(self, X: Any, y: Any = None, groups: Any = None) -> NDArray[np.float64]:
         """Fit, then map the training rows (same arguments as :meth:`fit`)."""

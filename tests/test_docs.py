@@ -40,13 +40,13 @@ def _blocks(page: Path) -> list[str]:
 def small_budgets(monkeypatch):
     fit = NeuralBarycenter.fit
 
-    def capped(self, X, y=None, weights=None):
+    def capped(self, X, y=None, weights=None, **kwargs):
         for name, cap in CAPS.items():
             if name in self.get_params():
                 setattr(self, name, min(getattr(self, name), cap))
         if getattr(self, "max_time", None) is not None:
             self.max_time = min(self.max_time, MAX_TIME)
-        return fit(self, X, y, weights)
+        return fit(self, X, y, weights, **kwargs)
 
     monkeypatch.setattr(NeuralBarycenter, "fit", capped)
 

@@ -272,3 +272,82 @@ def test_gaussian_from_moments_refuses_bad_moments():
         GaussianBarycenter.from_moments(m, np.stack([np.eye(2), [[1.0, 0.5], [0.0, 1.0]]]))
     with pytest.raises(ValueError, match="must sum to 1"):
         GaussianBarycenter.from_moments(m, C, weights=[1, 1])
+
+
+# ---------------------------------------------------------------------------- unseen inputs
+def _four_inputs(n=3000, seed=0):
+    from skbary.bures import bures_barycenter, linear_ot_map
+    from skbary.datasets import make_location_scatter
+
+    b = make_location_scatter(4, 4, n, means="random", random_state=seed)
+    a3 = np.array([0.2, 0.3, 0.5])
+    S = bures_barycenter(b.marginal_covs[:3], a3)
+    m = a3 @ b.marginal_means[:3]
+
+    def true_map(X, k):
+        return (X - b.marginal_means[k]) @ linear_ot_map(b.marginal_covs[k], S) + m
+
+    return b, a3, S, true_map
+
+
+def test_gaussian_add_input_learns_the_true_map_of_a_new_input():
+    from skbary.metrics import l2_uvp
+
+    b, a3, S, true_map = _four_inputs()
+    est = GaussianBarycenter().fit(b.marginals[:3], a3)
+    before = est.sample(50, random_state=0)
+    est.add_input(b.marginals[3], "site_d")
+    X = b.sample_marginal(3, 2000, random_state=1)
+    assert l2_uvp(est.transform(X, k="site_d"), true_map(X, 3), S) < 0.5
+    np.testing.assert_array_equal(est.sample(50, random_state=0), before)  # not refitted
+    assert est.added_input_labels_ == ["site_d"] and est.n_marginals_ == 3
+    # rows of fitted and added inputs mixed in one call
+    k = np.array([0] * 5 + ["site_d"] * 5, dtype=object)
+    mixed = est.transform(np.concatenate([b.marginals[0][:5], X[:5]]), k=k)
+    np.testing.assert_allclose(mixed[5:], est.transform(X[:5], "site_d"))
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_add_input_maps_a_new_input_onto_the_barycenter(est):
+    import pickle
+
+    b, a3, S, true_map = _four_inputs(n=400)
+    est = clone(est).set_params(random_state=0).fit(b.marginals[:3], a3)
+    X = b.marginals[3]
+    est.add_input(X, "new", max_iter=200)
+    Z = est.transform(X, k="new")
+    # the images land on the fitted barycenter (a 200-iteration map: its mean, not more)
+    center = est.sample(4000, random_state=0).mean(axis=0)
+    assert np.linalg.norm(X.mean(axis=0) - center) > 0.5
+    assert np.linalg.norm(Z.mean(axis=0) - center) < 0.3 * np.linalg.norm(X.mean(axis=0) - center)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_allclose(again.transform(X[:20], "new"), Z[:20], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="a fitted input's"):
+        est.add_input(X, 1)
+    with pytest.raises(ValueError, match="gets its map with add_input"):
+        est.transform(X, k="other")
+    est.fit(b.marginals[:3], a3)  # a new fit drops the maps onto the old barycenter
+    assert not hasattr(est, "added_input_labels_")
+    with pytest.raises(ValueError, match="out of range"):
+        est.transform(X, k="new")
+
+
+def test_leave_one_group_out_runs_with_a_mapper_pipeline():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import LeaveOneGroupOut, cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.RandomState(0)
+    g = np.repeat(np.arange(4), 150)
+    F = rng.randn(600, 3) * (1 + 0.3 * g[:, None]) + g[:, None]
+    y = (F[:, 0] - g > 0).astype(int)  # the class is the position within each group
+    X = np.column_stack([F, g])
+    pipe = make_pipeline(
+        skbary.BarycenterMapper(GaussianBarycenter(), group_column=-1), LogisticRegression()
+    )
+    scores = cross_val_score(pipe, X, y, groups=g, cv=LeaveOneGroupOut())
+    raw = cross_val_score(LogisticRegression(), F, y, groups=g, cv=LeaveOneGroupOut())
+    assert scores.min() > 0.85 and scores.mean() > raw.mean() + 0.05, (scores, raw)
+    strict = skbary.BarycenterMapper(GaussianBarycenter(), group_column=-1, unseen_groups="error")
+    with pytest.raises(ValueError, match="were not seen in fit"):
+        strict.fit(X[g < 3]).transform(X[g == 3])

@@ -98,20 +98,8 @@ class FreeSupportBarycenter(BaseBarycenter):
 
     def _fit(self, marginals: list[NDArray], weights: NDArray) -> None:
         rng = check_random_state(self.random_state)
-        cap = self.max_samples_per_input
         rw = self._row_weights_or_none() or [None] * len(marginals)
-        Xs, measures = [], []
-        for X, w in zip(marginals, rw):
-            X = X.astype(np.float64)
-            if w is None:
-                w = np.full(X.shape[0], 1.0 / X.shape[0])
-            else:  # rows of zero weight are not part of the measure
-                X, w = X[w > 0], w[w > 0] / w.sum()
-            if cap is not None and X.shape[0] > cap:  # a uniform subsample keeps its weights
-                rows = rng.choice(X.shape[0], cap, replace=False)
-                X, w = X[rows], w[rows] / w[rows].sum()
-            Xs.append(X)
-            measures.append(w)
+        Xs, measures = map(list, zip(*(self._measure(X, w, rng) for X, w in zip(marginals, rw))))
         counts = rng.multinomial(self.n_support, weights)
         X_init = np.concatenate(
             [X[rng.choice(X.shape[0], c, replace=c > X.shape[0])] for X, c in zip(Xs, counts)]
@@ -128,12 +116,41 @@ class FreeSupportBarycenter(BaseBarycenter):
             log=True,
         )
         self.n_iter_ = len(log["displacement_square_norms"])
-        self._regressors = []
-        for X, a in zip(Xs, measures):
-            plan = ot.emd(a, b, ot.dist(X, self.support_), numItermax=10_000_000)
-            projection = (plan @ self.support_) / plan.sum(axis=1, keepdims=True)
-            knn = KNeighborsRegressor(n_neighbors=min(self.n_neighbors, X.shape[0]))
-            self._regressors.append(knn.fit(X, projection))
+        self._regressors = [self._plan_regressor(X, a) for X, a in zip(Xs, measures)]
+
+    def _measure(
+        self, X: NDArray, w: NDArray | None, rng: np.random.RandomState
+    ) -> tuple[NDArray, NDArray]:
+        """An input as POT's weighted point cloud: rows of positive weight, at most
+        ``max_samples_per_input`` of them (a uniform subsample keeps its weights)."""
+        X = X.astype(np.float64)
+        if w is None:
+            w = np.full(X.shape[0], 1.0 / X.shape[0])
+        else:  # rows of zero weight are not part of the measure
+            X, w = X[w > 0], w[w > 0] / w.sum()
+        cap = self.max_samples_per_input
+        if cap is not None and X.shape[0] > cap:
+            rows = rng.choice(X.shape[0], cap, replace=False)
+            X, w = X[rows], w[rows] / w[rows].sum()
+        return X, w
+
+    def _plan_regressor(self, X: NDArray, a: NDArray) -> KNeighborsRegressor:
+        """The exact OT plan from the cloud (X, a) to the support, as a map: its barycentric
+        projection at the rows, extended to any point by nearest neighbours."""
+        b = np.full(self.support_.shape[0], 1.0 / self.support_.shape[0])
+        plan = ot.emd(a, b, ot.dist(X, self.support_), numItermax=10_000_000)
+        projection = (plan @ self.support_) / plan.sum(axis=1, keepdims=True)
+        knn = KNeighborsRegressor(n_neighbors=min(self.n_neighbors, X.shape[0]))
+        return knn.fit(X, projection)
+
+    def _learn_input_map(
+        self, X: NDArray, w: NDArray | None, max_iter: int | None, max_time: float | None
+    ) -> KNeighborsRegressor:
+        """Exact OT from the new input onto the fitted support, as in fit."""
+        return self._plan_regressor(*self._measure(X, w, check_random_state(self.random_state)))
+
+    def _map_added(self, X: NDArray, j: int) -> NDArray:
+        return self._added_maps[j].predict(X)
 
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
         return self.support_[rng.randint(0, self.support_.shape[0], size=n)]

@@ -229,6 +229,22 @@ class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
         est._fit_moments(shrunk, a)
         return est
 
+    def _learn_input_map(
+        self, X: NDArray, w: NDArray | None, max_iter: int | None, max_time: float | None
+    ) -> tuple[NDArray, NDArray]:
+        """The closed form: the linear OT map from the new input's Gaussian (its mean and
+        shrunk covariance, with the fit's ridge) to the barycenter's."""
+        X = X.astype(np.float64)
+        mean = np.average(X, axis=0, weights=w)
+        cov = self._covariance(X, w)
+        d = cov.shape[0]
+        cov = cov + max(1e-12 * np.trace(cov) / d, np.finfo(float).tiny) * np.eye(d)
+        return mean, linear_ot_map(cov, self.barycenter_covariance_)
+
+    def _map_added(self, X: NDArray, j: int) -> NDArray:
+        mean, A = self._added_maps[j]
+        return (X - mean) @ A + self.barycenter_mean_
+
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
         z = rng.standard_normal((n, self.n_features_in_))
         return self.barycenter_mean_ + z @ self._barycenter_sqrt

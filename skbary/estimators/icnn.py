@@ -409,7 +409,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         """
         X = self._check_rows(X)
         ctx = self._weight_context(weights)
-        return self._route(lambda Xk, kk: self._map(self.g_, Xk, kk, ctx), X, k)
+        return self._route(lambda Xk, kk: self._map(self.g_, Xk, kk, ctx), X, k, added_inputs=True)
 
     def inverse_transform(self, Y: Any, k: Any = None, weights: Any = None) -> NDArray[np.float64]:
         """Map barycenter points to input ``k``: ``grad f_k``.

@@ -48,6 +48,7 @@ from ..nn.mlp import BatchedMLP
 from ..nn.potentials import CongruentPotentials
 from ..nn.roles import Role
 from ..solvers import maxmin_step
+from ..training.optim import ParameterAverage
 
 __all__ = [
     "FULL_MAX_FEATURES",
@@ -340,24 +341,6 @@ def transport_push(
         return y.reshape(K, B * S, D), c
 
     return push
-
-
-class ParameterAverage:
-    """Exponential moving average of parameters (the maps kept after fit)."""
-
-    def __init__(self, params: Sequence[torch.Tensor], decay: float) -> None:
-        self.params = list(params)
-        self.decay = float(decay)
-        self.average = [t.detach().clone() for t in self.params]
-
-    @torch.no_grad()
-    def update(self) -> None:
-        torch._foreach_lerp_(self.average, self.params, 1.0 - self.decay)
-
-    @torch.no_grad()
-    def copy_to_params(self) -> None:
-        for t, e in zip(self.params, self.average):
-            t.copy_(e)
 
 
 def iteration(

@@ -78,7 +78,7 @@ from ..nn.mlp import BatchedMLP
 from ..nn.residual import ResidualMaps
 from ..training import TrainingLoop
 from ..training.interrupts import InterruptGuard
-from ..training.optim import descend, frozen
+from ..training.optim import ParameterAverage, descend, frozen
 
 __all__ = ["MaxMinOTSolver", "fit_ot_maps", "maxmin_step"]
 
@@ -272,6 +272,7 @@ class MaxMinOTSolver(nn.Module):
         potential_optimizer: torch.optim.Optimizer,
         map_optimizer: torch.optim.Optimizer,
         cost: str | Cost = "quadratic",
+        average: ParameterAverage | None = None,
     ) -> Callable[[int], Mapping[str, torch.Tensor]]:
         """One solver iteration as a ``step(i)`` function for the shared training loop.
 
@@ -289,6 +290,9 @@ class MaxMinOTSolver(nn.Module):
             Optimisers over ``self.potential.parameters()`` and ``self.map.parameters()``.
         cost : "quadratic" or callable, default="quadratic"
             Transport cost ``c(x, y)`` (:mod:`skbary.costs`); quadratic is ``1/2|x-y|^2``.
+        average : ParameterAverage, optional
+            An exponential moving average of the map parameters, updated after every map
+            step (NOT's ``ema_decay``); copy it into the maps when training ends.
 
         Returns
         -------
@@ -313,6 +317,7 @@ class MaxMinOTSolver(nn.Module):
             map_optimizer=map_optimizer,
             batch_size=batch_size,
             n_map_steps=n_map_steps,
+            after_map_step=None if average is None else average.update,
         )
 
     # ------------------------------------------------------------------ diagnostics
@@ -341,6 +346,7 @@ def fit_ot_maps(
     solver: MaxMinOTSolver | None = None,
     device: torch.device | str = "cpu",
     random_state: int = 0,
+    ema_decay: float = 0.0,
     **solver_kwargs: Any,
 ) -> tuple[MaxMinOTSolver, History]:
     """Train K max-min OT maps between sample sources outside an estimator, in one call.
@@ -368,6 +374,12 @@ def fit_ot_maps(
     device : str or torch.device, default="cpu"
     random_state : int, default=0
         Seeds the network initialisation.
+    ema_decay : float in [0, 1), default=0.0
+        Keep an exponential moving average of the map parameters (updated after every
+        map step, with a warm-up: :class:`~skbary.training.optim.ParameterAverage`) and
+        return the averaged maps; 0 returns the last iterate. Averaging
+        removes the steady-state noise of a constant learning rate: on a location-scatter
+        map in 8 dimensions, 0.99 took 1,000 iterations from 1.4 % to 0.3 % L2-UVP.
     **solver_kwargs
         Passed to :class:`MaxMinOTSolver` (hidden sizes, activation, residual).
 
@@ -386,6 +398,9 @@ def fit_ot_maps(
     solver.to(device).train()
     kw = dict(optimizer_kwargs or {})
     kw.setdefault("lr", lr)
+    average = None
+    if ema_decay > 0:
+        average = ParameterAverage(solver.map.parameters(), ema_decay, warmup=True)
     step = solver.make_step(
         draw_source,
         draw_target,
@@ -394,9 +409,12 @@ def fit_ot_maps(
         potential_optimizer=optimizer(solver.potential.parameters(), **kw),
         map_optimizer=optimizer(solver.map.parameters(), **kw),
         cost=cost,
+        average=average,
     )
     history = History()
     with InterruptGuard() as guard:  # Ctrl-C stops training and keeps the solver
         loop = TrainingLoop(solver, history, time.perf_counter(), interrupts=guard)
         loop.run(step, n_iter=int(n_iter), deadline=deadline, phase="ot_maps")
+    if average is not None and len(history):
+        average.copy_to_params()
     return solver.eval(), history
