@@ -106,7 +106,9 @@ def measure(name: str, K: int, n: int, D: int, device: str) -> dict[str, Any]:
         if device != "cpu":
             torch.cuda.synchronize()
     # the history's training-seconds stamps: set-up before the first iteration drops out
-    t = [row["time"] for row in est.history_ if row.get("phase") == "train"]
+    # (of the training phase: "train", or WIN's outer "barycenter" iterations)
+    phase = est.history_[0].get("phase")
+    t = [row["time"] for row in est.history_ if row.get("phase") == phase]
     return {
         "method": name,
         "K": K,
