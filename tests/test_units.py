@@ -38,3 +38,31 @@ def test_fits_are_equivariant_under_a_change_of_units(est, scale):
     T1 = unit.transform(Xs[0][:50], 0)
     Ts = scaled.transform(Xs[0][:50] * scale + shift, 0)
     np.testing.assert_allclose((Ts - shift) / scale, T1, rtol=1e-3, atol=1e-3)
+
+
+def test_congruent_mean_terms_unbiased_and_linear_in_k():
+    # the pooled estimate of sum_k a_k mean_b f_k(y_kb) averages to the exact value, and
+    # evaluates the K networks at 2B points each (not K*B)
+    import torch
+
+    from skbary.nn.mlp import BatchedMLP
+    from skbary.nn.potentials import congruent_mean_terms
+
+    torch.manual_seed(0)
+    K, B, d = 10, 32, 3
+    g = BatchedMLP(K, d, 1, (16,), "celu")
+    a = torch.distributions.Dirichlet(torch.ones(K)).sample()
+    y = torch.randn(K, B, d)
+    with torch.no_grad():
+        exact = (a * congruent_mean_terms(g, a, y, None).mean(1)).sum()
+        gen = torch.Generator().manual_seed(0)
+        est = torch.stack(
+            [(a * congruent_mean_terms(g, a, y, gen).mean(1)).sum() for _ in range(2000)]
+        )
+    se = est.std() / 2000**0.5
+    assert abs(est.mean() - exact) < 4 * se
+    assert est.std() > 0  # really an estimate (K > EXACT_MAX_MODELS)
+    sizes = []
+    g.register_forward_hook(lambda m, inp, out: sizes.append(tuple(inp[0].shape)))
+    congruent_mean_terms(g, a, y, torch.Generator().manual_seed(1))
+    assert sizes == [(K, 2 * B, d)]

@@ -412,6 +412,7 @@ class NOTBarycenter(NeuralBarycenter):
             map_optimizer=opt_map,
             potential_optimizer=opt_pot,
             average=average,
+            generator=self._generator,
         )
         self.n_iter_ = self._run(
             step,

@@ -208,6 +208,12 @@ def langevin_step(
     Losses: ``potential`` (``sum_k a_k mean f_k(y)``, minimised) and ``cost``
     (``sum_k a_k mean c(x, y)`` of the sampled plans). The chains of the iteration running
     when ``deadline`` passes stop early (the fit's time limit is kept to one Langevin step).
+
+    Cost: every Langevin step needs the drift ``grad f_k = grad g_k - sum_j a_j grad g_j``
+    at each chain point of input k, so all K networks at all K B chain points, K^2 B
+    evaluations per step. The algorithm needs these cross terms (an unbiased estimate of
+    the drift would change the chains' law); :func:`importance_step` avoids them, its M
+    proposals being shared by all inputs (K M evaluations).
     """
     B, a = int(batch_size), weights
 
