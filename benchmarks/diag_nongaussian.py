@@ -1,10 +1,18 @@
-import numpy as np, torch, time, os
+"""Per-coordinate split of the error on a product-measure instance (issue 15 diagnostic).
+
+python -m benchmarks.diag_nongaussian
+"""
+
+import os
+
+import numpy as np
+import torch
+
+from skbary import GaussianBarycenter, NOTBarycenter
+from skbary.datasets import make_product_measures
+from skbary.metrics import marginal_w2
 
 torch.set_num_threads(1)
-from skbary import NOTBarycenter, GaussianBarycenter
-from skbary.datasets import make_product_measures
-from skbary.metrics import marginal_w2, l2_uvp
-
 b = make_product_measures(3, 8, 5000, weights=[0.2, 0.3, 0.5], random_state=0)
 print(b.law_names)
 for est in [GaussianBarycenter(), NOTBarycenter(max_time=60, random_state=0)]:
