@@ -30,6 +30,10 @@ Modules (everything public is re-exported here):
   barycenter sample from exact discrete OT (:class:`ImageBarycenterBenchmark`).
 * :mod:`.mnist_classifier` -- :func:`load_mnist_classifier`, a small CNN trained here and
   cached, whose features feed :func:`skbary.metrics.frechet_distance` (this project's FID).
+* :mod:`.nongaussian` -- non-Gaussian inputs with an exact truth:
+  :func:`make_product_measures` (product measures of any 1-D laws, optionally under one
+  shared rotation; :class:`ProductBenchmark`) and :func:`make_nonlinear_congruent`
+  (congruent potentials with nonlinear maps on a synthetic base, any dimension).
 * :mod:`.cache` -- :func:`get_data_home` and the ``.npz`` form of a congruent benchmark.
 * :mod:`.potentials` -- the random FICNN potentials and the chain of congruent pairs
   (Lemma 3) that :func:`make_congruent` combines.
@@ -46,6 +50,13 @@ from .gaussian import GaussianBenchmark, make_gaussians, make_location_scatter
 from .mnist import load_colored_mnist, load_mnist
 from .mnist_barycenter import ImageBarycenterBenchmark, make_mnist_barycenter
 from .mnist_classifier import load_mnist_classifier
+from .nongaussian import (
+    BimodalLaw,
+    ProductBenchmark,
+    default_laws,
+    make_nonlinear_congruent,
+    make_product_measures,
+)
 from .twister import (
     TwisterBenchmark,
     make_twister,
@@ -73,4 +84,9 @@ __all__ = [
     "ImageBarycenterBenchmark",
     "make_mnist_barycenter",
     "load_mnist_classifier",
+    "ProductBenchmark",
+    "make_product_measures",
+    "make_nonlinear_congruent",
+    "BimodalLaw",
+    "default_laws",
 ]
