@@ -26,6 +26,7 @@ def plot_barycenter(
     ax: Any = None,
     max_points: int = 2000,
     title: str | None = None,
+    input_names: Sequence[str] | None = None,
 ) -> Any:
     """Scatter the inputs (first two coordinates) and barycenter samples on one axis.
 
@@ -40,15 +41,21 @@ def plot_barycenter(
     max_points : int, default=2000
         Points shown per cloud.
     title : str, optional
+    input_names : sequence of str, optional
+        Legend labels of the inputs (e.g. a fitted estimator's ``input_labels_`` or the
+        groups' names); "input 0", "input 1", ... when None.
 
     Returns
     -------
     ax : matplotlib Axes
     """
+    if input_names is not None and len(input_names) != len(marginals):
+        raise ValueError(f"input_names has {len(input_names)} names for {len(marginals)} inputs.")
     ax = _axes(ax)
     for k, X in enumerate(marginals):
         X = np.asarray(X)[:max_points]
-        ax.scatter(X[:, 0], X[:, 1], s=2, alpha=0.25, label=f"input {k}")
+        label = f"input {k}" if input_names is None else str(input_names[k])
+        ax.scatter(X[:, 0], X[:, 1], s=2, alpha=0.25, label=label)
     Y = np.asarray(samples)[:max_points]
     ax.scatter(Y[:, 0], Y[:, 1], s=2, c="black", alpha=0.5, label="barycenter")
     ax.legend(markerscale=4, fontsize=8, loc="best")

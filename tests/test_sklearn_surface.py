@@ -351,3 +351,16 @@ def test_leave_one_group_out_runs_with_a_mapper_pipeline():
     strict = skbary.BarycenterMapper(GaussianBarycenter(), group_column=-1, unseen_groups="error")
     with pytest.raises(ValueError, match="were not seen in fit"):
         strict.fit(X[g < 3]).transform(X[g == 3])
+
+
+def test_plots_take_input_names():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skbary.plotting import plot_barycenter
+
+    Xs = _two_inputs(n=50)
+    ax = plot_barycenter(Xs, Xs[0], input_names=["lab A", "lab B"])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["lab A", "lab B", "barycenter"]
+    with pytest.raises(ValueError, match="2 inputs"):
+        plot_barycenter(Xs, Xs[0], input_names=["lab A"])

@@ -62,6 +62,17 @@ class FreeSupportBarycenter(BaseBarycenter):
         Support updates performed.
     n_features_in_, n_marginals_, weights_, input_labels_ :
         See :class:`~skbary.base.BaseBarycenter`.
+
+    Examples
+    --------
+    >>> from skbary import FreeSupportBarycenter
+    >>> from skbary.datasets import make_location_scatter
+    >>> bench = make_location_scatter(3, 2, 300, random_state=0)
+    >>> est = FreeSupportBarycenter(n_support=50, random_state=0).fit(bench.marginals)
+    >>> est.support_.shape
+    (50, 2)
+    >>> est.transform(bench.marginals[2][:3], k=2).shape
+    (3, 2)
     """
 
     _parameter_constraints = {

@@ -181,6 +181,17 @@ class NOTBarycenter(NeuralBarycenter):
     ``sample(n)`` draws from the mixture ``sum_k a_k T_k # P^_k``: the input of every draw
     is k with probability a_k, the row is a uniformly drawn *training* row of that input, and
     the draw is its image by T_k (one noise draw for stochastic plans).
+
+    Examples
+    --------
+    >>> from skbary import NOTBarycenter
+    >>> from skbary.datasets import make_location_scatter
+    >>> bench = make_location_scatter(3, 2, 1000, random_state=0)
+    >>> est = NOTBarycenter(max_iter=50, random_state=0).fit(bench.marginals, bench.weights)
+    >>> est.transform(bench.marginals[0][:3], k=0).shape
+    (3, 2)
+    >>> est.sample(4, smoothing=1.0).shape
+    (4, 2)
     """
 
     _roles = notb.ROLES

@@ -166,6 +166,17 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         after any stop.
     stop_reason_, fit_time_, n_features_in_, n_marginals_, weights_ :
         See :class:`~skbary.base.NeuralBarycenter`.
+
+    Examples
+    --------
+    >>> from skbary import WINBarycenter
+    >>> from skbary.datasets import make_location_scatter
+    >>> bench = make_location_scatter(3, 2, 1000, random_state=0)
+    >>> est = WINBarycenter(max_iter=3, transform_max_iter=20, random_state=0)
+    >>> est.fit(bench.marginals, bench.weights).sample(4).shape
+    (4, 2)
+    >>> est.inverse_transform(est.sample(3), k=1).shape
+    (3, 2)
     """
 
     # the spread around the barycenter's mean: the measured results were made with it
