@@ -48,7 +48,6 @@ from skorch.history import History
 from skorch.utils import params_for
 from torch import nn
 
-from . import validation
 from ._docstrings import fill_shared_docs
 from .exceptions import DiscreteSampleWarning, TrainingDivergedError
 from .nn.affine import DENSE_MAX_FEATURES
@@ -68,6 +67,7 @@ from .training.loop import format_phase_table, format_summary
 from .training.state import TrainingStateMixin
 from .validation import (
     WEIGHT_RULES,
+    _check_row_weights,
     check_n_samples,
     check_rows,
     is_list_form,
@@ -684,7 +684,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         w = (
             None
             if sample_weight is None
-            else validation._check_row_weights(sample_weight, rows.shape[0], "sample_weight")
+            else _check_row_weights(sample_weight, rows.shape[0], "sample_weight")
         )
         with self._fit_context():
             new_map = self._learn_input_map(rows, w, max_iter, max_time)

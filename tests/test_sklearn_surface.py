@@ -364,3 +364,15 @@ def test_plots_take_input_names():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["lab A", "lab B", "barycenter"]
     with pytest.raises(ValueError, match="2 inputs"):
         plot_barycenter(Xs, Xs[0], input_names=["lab A"])
+
+
+def test_add_input_takes_sample_weight():
+    b, a3, _, _ = _four_inputs(n=500)
+    est = GaussianBarycenter().fit(b.marginals[:3], a3)
+    X = b.marginals[3]
+    w = np.random.RandomState(0).randint(1, 4, len(X))
+    weighted = est.add_input(X, "w", sample_weight=w).transform(X[:20], "w")
+    repeated = est.add_input(np.repeat(X, w, axis=0), "r").transform(X[:20], "r")
+    np.testing.assert_allclose(weighted, repeated, atol=1e-10)
+    with pytest.raises(ValueError, match="one weight per row"):
+        est.add_input(X, "bad", sample_weight=w[:-1])

@@ -18,6 +18,15 @@ from ..validation import _untensor, resolve_weights
 __all__ = ["GaussianBarycenter"]
 
 
+def _ridged(covs: NDArray) -> NDArray:
+    """Covariances (K, d, d) plus a tiny ridge that keeps rank-deficient inputs (n_k <= d)
+    invertible: 1e-12 of their mean variance, far below any metric's resolution (the
+    smallest positive float for inputs that are single points)."""
+    d = covs.shape[-1]
+    ridge = max(1e-12 * np.trace(covs, axis1=-2, axis2=-1).mean() / d, np.finfo(float).tiny)
+    return covs + ridge * np.eye(d)
+
+
 class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
     """W2 barycenter of the Gaussian approximations of the inputs.
 
@@ -133,12 +142,7 @@ class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
 
     def _fit_moments(self, covs: NDArray, weights: NDArray) -> None:
         """The barycenter of N(means_, covs): the closed form shared by fit and moments."""
-        d = covs.shape[-1]
-        # A tiny ridge keeps rank-deficient inputs (n_k <= d) invertible; it is 1e-12 of the
-        # mean variance, far below any metric's resolution (the smallest positive float for
-        # inputs that are single points).
-        ridge = max(1e-12 * np.trace(covs, axis1=1, axis2=2).mean() / d, np.finfo(float).tiny)
-        self.covariances_ = covs + ridge * np.eye(d)
+        self.covariances_ = _ridged(covs)
         self.barycenter_mean_ = weights @ self.means_
         self.barycenter_covariance_ = bures_barycenter(self.covariances_, weights, tol=self.tol)
         self.maps_ = np.stack(
@@ -236,9 +240,7 @@ class GaussianBarycenter(InverseTransformMixin, BaseBarycenter):
         shrunk covariance, with the fit's ridge) to the barycenter's."""
         X = X.astype(np.float64)
         mean = np.average(X, axis=0, weights=w)
-        cov = self._covariance(X, w)
-        d = cov.shape[0]
-        cov = cov + max(1e-12 * np.trace(cov) / d, np.finfo(float).tiny) * np.eye(d)
+        cov = _ridged(self._covariance(X, w)[None])[0]
         return mean, linear_ot_map(cov, self.barycenter_covariance_)
 
     def _map_added(self, X: NDArray, j: int) -> NDArray:

@@ -60,12 +60,6 @@ def congruent_mean_terms(
         idx = torch.arange(K, device=y.device)
         return f[idx, idx]
 
-    def mean_terms(self, y: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """(K, B) terms whose a-weighted mean estimates ``sum_k a_k mean_b f_k(y_kb)``
-        without bias in O(K B) network evaluations (:func:`congruent_mean_terms`): for the
-        losses of training, where :meth:`forward`'s exact f_k costs O(K^2 B)."""
-        return congruent_mean_terms(self.g, self.weights, y, generator)
-
     # systematic draw of the blocks (block k gets a_k B points up to one): unbiased, and
     # less variable than independent draws; rows uniform within the block
     u = torch.arange(B, device=y.device) + torch.rand((), generator=generator, device=y.device)
