@@ -1,6 +1,6 @@
 """skbary: continuous optimal-transport barycenters for scikit-learn."""
 
-from . import datasets, metrics, model_selection, scorers
+from . import datasets, metrics, model_selection, scorers, streams
 from .estimators import (
     EnergyBarycenter,
     FreeSupportBarycenter,
@@ -12,6 +12,7 @@ from .estimators import (
 )
 from .exceptions import DiscreteSampleWarning, NotLearnedError, TrainingDivergedError
 from .pipeline import BarycenterMapper
+from .streams import InputStream
 from .validation import stack
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ __all__ = [
     "GaussianBarycenter",
     "GenerativeBarycenter",
     "ICNNBarycenter",
+    "InputStream",
     "NOTBarycenter",
     "NotLearnedError",
     "TrainingDivergedError",
@@ -33,4 +35,5 @@ __all__ = [
     "model_selection",
     "scorers",
     "stack",
+    "streams",
 ]

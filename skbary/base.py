@@ -52,6 +52,7 @@ from ._docstrings import fill_shared_docs
 from .exceptions import DiscreteSampleWarning, TrainingDivergedError
 from .nn.affine import DENSE_MAX_FEATURES
 from .nn.roles import Role, build_network
+from .streams import StreamCache, is_stream
 from .training import (
     LR_SCHEDULES,
     LRDecay,
@@ -260,6 +261,7 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
             self.__dict__.update(before)
             raise
         self.__dict__.pop("_row_weights", None)  # the fit's rows are not kept
+        self.__dict__.pop("_streams", None)  # nor its streams
         return self
 
     def _fit_context(self) -> contextlib.AbstractContextManager:
@@ -297,22 +299,30 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         """Validate the input form and the rows; set the fitted input attributes.
 
         The row weights of ``sample_weight`` (one vector per input, or None) are kept for
-        the rest of this fit in ``_row_weights``.
+        the rest of this fit in ``_row_weights``, and the streamed inputs
+        (:mod:`skbary.streams`; their entries of ``marginals`` are their subsamples) in
+        ``_streams``.
         """
         self.__dict__.pop("added_input_labels_", None)  # mapped onto the old barycenter
         self.__dict__.pop("_added_maps", None)
-        marginals, a, labels, flat, self._row_weights = resolve_fit_input(
+        marginals, a, labels, flat, self._row_weights, streams = resolve_fit_input(
             X,
             y,
             weights,
             default_weights=getattr(self, "weights", None),
             sample_weight=sample_weight,
+            random_state=getattr(self, "random_state", None),
         )
+        self._streams = streams if any(streams) else None
         if flat is not None:
             validate_data(self, X, reset=True, ensure_all_finite=True, skip_check_array=True)
         else:
-            _check_same_feature_names(X)
-            validate_data(self, X[0], reset=True, skip_check_array=True)
+            held = [Xk for Xk, st in zip(X, streams) if st is None]
+            _check_same_feature_names(held)
+            if held:
+                validate_data(self, held[0], reset=True, skip_check_array=True)
+            else:  # only streams: no column names
+                self.__dict__.pop("feature_names_in_", None)
         self.n_features_in_ = marginals[0].shape[1]
         self._fit_dtype = np.result_type(*(m.dtype for m in marginals))
         self.n_marginals_ = len(marginals)
@@ -326,6 +336,12 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         In the flat form each row is mapped with the map of its own input (``k=y``); in the
         list form a list with one mapped array per input is returned.
         """
+        if is_list_form(X) and any(map(is_stream, X)):
+            raise ValueError(
+                "fit_transform maps the training rows, but inputs "
+                f"{[k for k, Xk in enumerate(X) if is_stream(Xk)]} are streams "
+                "(skbary.streams) that hold none: call fit, then transform the rows to map."
+            )
         self.fit(X, y, **fit_params)
         if is_list_form(X):
             return [self.transform(Xk, k) for k, Xk in enumerate(X)]
@@ -1131,8 +1147,29 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         return self._t0 + float(self.max_time) - time.perf_counter()
 
     def _batches(self, marginals: Sequence[NDArray]) -> MarginalBatches:
+        """The training minibatches: the inputs in model coordinates, streamed inputs
+        through device caches of fresh rows (seeded from the fit's seed)."""
+        streams = self.__dict__.get("_streams")
+        caches = None
+        if streams is not None:
+            batch = int(getattr(self, "batch_size", 0) or 0)
+            caches = [
+                None
+                if st is None
+                else StreamCache(
+                    st,
+                    st.cache_size(batch),
+                    self._to_model,
+                    np.random.RandomState((self._seed + 7919 * (k + 1)) % 2**32),
+                )
+                for k, st in enumerate(streams)
+            ]
         return MarginalBatches(
-            marginals, self.device_, self._generator, row_weights=self._row_weights_or_none()
+            marginals,
+            self.device_,
+            self._generator,
+            row_weights=self._row_weights_or_none(),
+            streams=caches,
         )
 
     @contextlib.contextmanager
@@ -1344,7 +1381,7 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         rng = check_random_state(self._seed)
         self._rows = []
         for k in range(data.n_marginals):
-            m = data.marginal(k).cpu().numpy()
+            m = data.rows(k, max_rows)  # a streamed input: max_rows fresh rows
             if data.row_weights is not None:  # sample_weight: an unweighted draw by weight
                 p = data.row_weights[k] / data.row_weights[k].sum()
                 m = m[rng.choice(m.shape[0], min(max_rows, m.shape[0]), p=p)]

@@ -3,8 +3,10 @@
 The rule that decides the input form of ``fit`` (documented once, here):
 
 * **List form** -- ``X`` is a ``list`` or ``tuple`` whose items are 2-D array-likes
-  (one per input). The second positional argument of ``fit`` is then the weight vector,
-  which may instead be passed as ``weights=``; giving both is an error, and so is ``y=``.
+  (one per input) or streams (:mod:`skbary.streams`: a sampler ``draw(n, random_state)``,
+  a memmap, a dask array, a torch Dataset or DataLoader), which the fit draws rows from.
+  The second positional argument of ``fit`` is then the weight vector, which may instead
+  be passed as ``weights=``; giving both is an error, and so is ``y=``.
 * **Flat form** -- anything else is one 2-D array of rows (numpy array, DataFrame, nested
   list of numbers). The second positional argument is ``y``, the input label of each row
   (what ``StratifiedKFold``, ``GridSearchCV`` and ``cross_val_score`` split); ``y=None``
@@ -24,7 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import check_array, check_random_state
+
+from .streams import as_stream, is_stream
 
 __all__ = [
     "stack",
@@ -103,7 +107,7 @@ def is_list_form(X: Any) -> bool:
         return False
     if len(X) == 0:
         raise ValueError("X is an empty list: fit needs at least one input.")
-    dims = [_ndim(item) for item in X]
+    dims = [2 if is_stream(item) else _ndim(item) for item in X]
     if all(d == 2 for d in dims):
         return True
     if all(d == 1 and hasattr(item, "shape") for d, item in zip(dims, X)):
@@ -284,7 +288,8 @@ def resolve_fit_input(
     weights: Any = None,
     default_weights: Any = None,
     sample_weight: Any = None,
-) -> tuple[list[NDArray], NDArray, NDArray, NDArray | None, list[NDArray] | None]:
+    random_state: Any = None,
+) -> tuple[list[NDArray], NDArray, NDArray, NDArray | None, list[NDArray] | None, list[Any]]:
     """Apply the input-form rule of this module and validate everything.
 
     Parameters
@@ -302,11 +307,13 @@ def resolve_fit_input(
         list with one vector per input, or one vector of ``sum_k n_k`` entries (input after
         input, as :func:`stack` orders the rows). Input k becomes the weighted empirical
         measure ``sum_i w_i delta_{x_i} / sum_i w_i``; integer weights count repeated rows.
+    random_state : int, RandomState instance or None
+        Seeds the subsample of every streamed input.
 
     Returns
     -------
     marginals : list of ndarray (n_k, d)
-        One float array per input.
+        One float array per input (a streamed input's subsample).
     weights : ndarray of shape (K,)
     labels : ndarray of shape (K,)
         The label of each input (``arange(K)`` in the list form, sorted unique ``y`` otherwise).
@@ -315,6 +322,8 @@ def resolve_fit_input(
     row_weights : list of ndarray (n_k,) or None
         Every input's row weights as given (validated, float64); None without
         ``sample_weight``.
+    streams : list of InputStream or None
+        Every input's bound stream, None for an in-memory input.
     """
     if is_list_form(X):
         if y is not None and weights is not None:
@@ -323,13 +332,26 @@ def resolve_fit_input(
                 "argument already is the weight vector; pass weights once."
             )
         w = weights if weights is not None else y
-        if w is not None and _ndim(w) == 1 and len(w) != len(X) and len(w) == sum(map(len, X)):
+        if (
+            w is not None
+            and not any(map(is_stream, X))
+            and _ndim(w) == 1
+            and len(w) != len(X)
+            and len(w) == sum(map(len, X))
+        ):
             raise ValueError(
                 "Ambiguous call: X is a list of inputs but the second argument has one entry "
                 "per row, like the flat form's y. Use fit(list_of_arrays, weights) or "
                 "fit(X_flat, y)."
             )
-        marginals = [_check_one_input(m, f"X[{k}]") for k, m in enumerate(X)]
+        streams = [as_stream(m).bind(f"X[{k}]") if is_stream(m) else None for k, m in enumerate(X)]
+        if any(streams):
+            rng = check_random_state(random_state)
+            _refuse_for_streams(streams, w if w is not None else default_weights, sample_weight)
+        marginals = [
+            _check_one_input(m, f"X[{k}]") if st is None else st.subsample(rng)
+            for k, (m, st) in enumerate(zip(X, streams))
+        ]
         n_features = {m.shape[1] for m in marginals}
         if len(n_features) > 1:
             shapes = [m.shape[1] for m in marginals]
@@ -412,10 +434,31 @@ def resolve_fit_input(
         )
         flat = Xf
         w = weights
+        streams = [None] * len(marginals)
     w = default_weights if w is None else w
-    counts = [m.shape[0] for m in marginals] if row_weights is None else map(np.sum, row_weights)
-    a = resolve_weights(w, labels, list(counts))
-    return marginals, a, labels, flat, row_weights
+    counts = [m.shape[0] if st is None else st.n_rows for m, st in zip(marginals, streams)]
+    if row_weights is not None:
+        counts = [float(np.sum(rw)) for rw in row_weights]
+    a = resolve_weights(w, labels, counts)
+    return marginals, a, labels, flat, row_weights, streams
+
+
+def _refuse_for_streams(streams: Sequence[Any], weights: Any, sample_weight: Any) -> None:
+    """What streamed inputs cannot take: row weights, or shares of an unknown row count."""
+    names = [st.name for st in streams if st is not None]
+    if sample_weight is not None:
+        raise ValueError(
+            f"sample_weight needs in-memory rows, but {', '.join(names)} "
+            f"{'is a stream' if len(names) == 1 else 'are streams'} (skbary.streams); "
+            "weigh the rows inside the sampler instead (draw them in proportion)."
+        )
+    if isinstance(weights, str) and weights == "proportional":
+        uncounted = [st.name for st in streams if st is not None and st.n_rows is None]
+        if uncounted:
+            raise ValueError(
+                f"weights='proportional' needs every input's number of rows, but "
+                f"{', '.join(uncounted)} (a sampler) has none; pass the weights explicitly."
+            )
 
 
 def check_rows(X: Any, n_features: int, estimator_name: str, name: str = "X") -> NDArray:

@@ -12,6 +12,7 @@ from tests.fast_params import estimator_classes
 
 OBJECTS = [*estimator_classes(), skbary.BarycenterMapper, skbary.scorers.get_scorer]
 OBJECTS.append(skbary.GaussianBarycenter.from_moments)
+OBJECTS.append(skbary.InputStream)
 
 
 @pytest.mark.parametrize("obj", OBJECTS, ids=lambda o: o.__qualname__)

@@ -36,15 +36,15 @@ def test_the_rule():
 
 def test_weights_from_positional_keyword_or_parameter():
     Xs = [np.random.RandomState(k).randn(20, 2) for k in range(2)]
-    _, a, labels, _, _ = resolve_fit_input(Xs, [0.3, 0.7])
+    _, a, labels, *_ = resolve_fit_input(Xs, [0.3, 0.7])
     np.testing.assert_allclose(a, [0.3, 0.7])
     np.testing.assert_array_equal(labels, [0, 1])
-    _, a, _, _, _ = resolve_fit_input(Xs, None, weights=[0.6, 0.4], default_weights=[0.5, 0.5])
+    _, a, *_ = resolve_fit_input(Xs, None, weights=[0.6, 0.4], default_weights=[0.5, 0.5])
     np.testing.assert_allclose(a, [0.6, 0.4])
-    _, a, _, _, _ = resolve_fit_input(Xs, default_weights=[0.1, 0.9])
+    _, a, *_ = resolve_fit_input(Xs, default_weights=[0.1, 0.9])
     np.testing.assert_allclose(a, [0.1, 0.9])
     X, y = stack(Xs)
-    _, a, _, _, _ = resolve_fit_input(X, y, weights=[0.2, 0.8], default_weights=[0.5, 0.5])
+    _, a, *_ = resolve_fit_input(X, y, weights=[0.2, 0.8], default_weights=[0.5, 0.5])
     np.testing.assert_allclose(a, [0.2, 0.8])
     with pytest.raises(ValueError, match="one entry per row"):
         resolve_fit_input(Xs, y)

@@ -2,7 +2,9 @@
 
 :class:`MarginalBatches` keeps the K inputs on the device as one padded tensor and draws a
 minibatch from every input in one call (shape ``(K, B, d)``), so methods vectorise over the
-inputs instead of looping over them.
+inputs instead of looping over them. An input given as a stream (:mod:`skbary.streams`: a
+sampler, a dataset, a file larger than memory) occupies its slot of the tensor with a cache
+of fresh rows, refilled from the stream once as many rows have been drawn as it holds.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from ..streams import StreamCache
 
 __all__ = ["MarginalBatches"]
 
@@ -47,15 +51,20 @@ class MarginalBatches:
         generator: torch.Generator,
         dtype: torch.dtype = torch.float32,
         row_weights: Sequence[np.ndarray] | None = None,
+        streams: Sequence[StreamCache | None] | None = None,
     ) -> None:
         self.n_marginals = len(marginals)
         self.n_features = marginals[0].shape[1]
-        n_max = max(m.shape[0] for m in marginals)
+        self.streams = list(streams) if streams is not None else [None] * self.n_marginals
+        sizes = [m.shape[0] if c is None else c.rows for m, c in zip(marginals, self.streams)]
+        n_max = max(sizes)
         data = np.zeros((self.n_marginals, n_max, self.n_features), dtype=np.float32)
-        for k, m in enumerate(marginals):
-            data[k, : m.shape[0]] = m
+        for k, (m, c) in enumerate(zip(marginals, self.streams)):
+            data[k, : sizes[k]] = m if c is None else c.fresh()
         self.data = torch.as_tensor(data, dtype=dtype, device=device)
-        self.counts = torch.as_tensor([m.shape[0] for m in marginals], device=device)
+        self.counts = torch.as_tensor(sizes, device=device)
+        self._streamed = [k for k, c in enumerate(self.streams) if c is not None]
+        self._drawn = 0  # rows drawn from the streams' caches since their last refill
         self.generator = generator
         self.device = device
         self._rows = torch.arange(self.n_marginals, device=device)[:, None]
@@ -73,8 +82,13 @@ class MarginalBatches:
 
         Uniformly over each input's rows, or in proportion to ``row_weights``: the same
         uniform number picks the same row as it would in the rows repeated by integer
-        weights.
+        weights. Streamed inputs draw from their caches, refilled first when the next
+        batch would use more rows than they hold.
         """
+        if self._streamed:
+            if self._drawn + batch_size > min(self.streams[k].rows for k in self._streamed):
+                self.refill()
+            self._drawn += batch_size
         u = torch.rand((self.n_marginals, batch_size), generator=self.generator, device=self.device)
         if self._cdf is None:
             idx = (u * self.counts[:, None]).long()
@@ -83,6 +97,22 @@ class MarginalBatches:
             idx = torch.minimum(idx, (self.counts - 1)[:, None])
         return self.data[self._rows, idx]
 
+    def refill(self) -> None:
+        """Fresh rows into every streamed input's cache (one host-to-device copy each)."""
+        for k in self._streamed:
+            cache = self.streams[k]
+            rows = torch.from_numpy(cache.fresh())
+            self.data[k, : cache.rows].copy_(rows.to(self.data.dtype))
+        self._drawn = 0
+
     def marginal(self, k: int) -> torch.Tensor:
-        """All rows of input k: (n_k, d)."""
+        """All rows of input k: (n_k, d); a streamed input's current cache."""
         return self.data[k, : int(self.counts[k])]
+
+    def rows(self, k: int, n: int) -> np.ndarray:
+        """Up to ``n`` rows of input k on the host (model coordinates, float32): a stream's
+        fresh draw of n rows, or an in-memory input's rows (all of them, unsubsampled)."""
+        cache = self.streams[k]
+        if cache is None:
+            return self.marginal(k).cpu().numpy()
+        return cache.fresh(n)
