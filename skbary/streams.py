@@ -118,6 +118,17 @@ def _release_pages(arr: np.ndarray) -> None:
             pass
 
 
+def _distinct(count: int, n: int, rng: np.random.RandomState) -> NDArray[np.int64]:
+    """n distinct positions among ``count`` in random order, without a permutation of all
+    ``count`` (a file of 10^8 rows would cost 800 MB for one)."""
+    if 4 * n > count:
+        return rng.permutation(count)[:n]
+    idx = np.unique(rng.randint(0, count, size=n + n // 4 + 16))
+    while len(idx) < n:
+        idx = np.unique(np.concatenate([idx, rng.randint(0, count, size=n)]))
+    return rng.permutation(idx)[:n]
+
+
 class InputStream:
     """An input of ``fit`` drawn from rather than held: a sampler, a dataset or a big file.
 
@@ -262,7 +273,7 @@ class InputStream:
         n, count = int(self.n_subsample), self.n_rows
         if count is None or self.kind == "loader":
             return self.draw(n, rng)
-        idx = rng.permutation(count) if n >= count else rng.choice(count, n, replace=False)
+        idx = rng.permutation(count) if n >= count else _distinct(count, n, rng)
         return self._checked(self._at(idx), len(idx))
 
     def _at(self, idx: NDArray[np.int64]) -> np.ndarray:
