@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,18 @@ def test_shrinkage_moves_covariances_toward_scaled_identity():
     for bad in (-0.1, 1.5, "ledoit"):
         with pytest.raises(ValueError, match="shrinkage"):
             GaussianBarycenter(shrinkage=bad).fit(bench.marginals)
+
+
+def test_singular_covariance_warns_that_maps_stretch():
+    """A constant column makes input 0's map stretch held-out variation there by ~1e5:
+    the fit says so instead of serving maps that are silently far off."""
+    rng = np.random.RandomState(0)
+    X0, X1 = rng.randn(500, 3), rng.randn(500, 3)
+    X0[:, 2] = 1.0
+    with pytest.warns(UserWarning, match=r"inputs \[0\] are \(nearly\) singular.*shrinkage='auto'"):
+        GaussianBarycenter().fit([X0, X1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GaussianBarycenter(shrinkage="auto").fit([X0, X1])
+        scatter = make_location_scatter(3, 8, 500, random_state=0)
+        GaussianBarycenter().fit(scatter.marginals, scatter.weights)
