@@ -11,8 +11,10 @@ For every neural estimator on location-scatter inputs (Gaussian base), one torch
 
 Three sweeps from the point K = 2, n = 1,000, D = 2: K in 2..64, n in 10^3..10^7 (the
 largest inputs are generated in memory: D = 2 keeps them at 160 MB each), D in 2..1,024.
-The criterion of issue 18 is linear growth in K: time per iteration at K = 50 at most
-25 times that at K = 2.
+A fourth sweep gives the inputs as samplers (``skbary.streams``: minibatches from
+a device cache of fresh rows, refilled from the sampler once used) at D = 2, 32, 256, to
+compare with the in-memory rows at the same D. The criterion of issue 18 is linear growth
+in K: time per iteration at K = 50 at most 25 times that at K = 2.
 
 Writes ``benchmarks/results/scaling.{md,json,png}`` (``--quick``: fewer points, same
 files with ``_quick``)::
@@ -25,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import gc
+import importlib
 import json
 import os
 import threading
@@ -50,8 +54,13 @@ METHODS: dict[str, tuple[str, dict[str, Any], int]] = {
     "Energy": ("EnergyBarycenter", {"epsilon": 0.01}, 3),
 }
 
-FULL = {"K": [2, 10, 25, 50, 64], "n": [10**3, 10**4, 10**5, 10**6, 10**7], "D": [2, 32, 256, 1024]}
-QUICK = {"K": [2, 50], "n": [10**3, 10**6], "D": [2, 256]}
+FULL = {
+    "K": [2, 10, 25, 50, 64],
+    "n": [10**3, 10**4, 10**5, 10**6, 10**7],
+    "D": [2, 32, 256, 1024],
+    "sampler": [2, 32, 256],  # D, with the inputs given as samplers
+}
+QUICK = {"K": [2, 50], "n": [10**3, 10**6], "D": [2, 256], "sampler": [2]}
 
 
 def _rss() -> int:
@@ -91,10 +100,15 @@ def _trim() -> None:
         pass
 
 
-def measure(name: str, K: int, n: int, D: int, device: str) -> dict[str, Any]:
+def measure(
+    name: str, K: int, n: int, D: int, device: str, source: str = "array"
+) -> dict[str, Any]:
     bench = make_location_scatter(K, D, n, random_state=0)
-    marginals = [np.asarray(m, dtype=np.float32) for m in bench.marginals]
-    del bench
+    if source == "sampler":  # the inputs' laws as samplers (skbary.streams): n is unbounded
+        marginals: list[Any] = [functools.partial(bench.sample_marginal, k) for k in range(K)]
+    else:
+        marginals = [np.asarray(m, dtype=np.float32) for m in bench.marginals]
+        del bench
     class_name, params, n_iter = METHODS[name]
     est = getattr(skbary, class_name)(
         max_iter=n_iter, random_state=0, n_threads=1, device=device, **params
@@ -111,12 +125,18 @@ def measure(name: str, K: int, n: int, D: int, device: str) -> dict[str, Any]:
     t = [row["time"] for row in est.history_ if row.get("phase") == phase]
     return {
         "method": name,
+        "source": source,
         "K": K,
         "n": n,
         "D": D,
         "s_per_iter": (t[-1] - t[0]) / (len(t) - 1),
         "peak_mb": mem.mb,
     }
+
+
+def _rows(r: dict[str, Any]) -> str:
+    """The n column: rows per input, or "sampler" (drawn, unbounded)."""
+    return "sampler" if r.get("source") == "sampler" else f"{r['n']:,}"
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -126,7 +146,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
-    for col, axis in enumerate(("K", "n", "D")):
+    for col, axis in enumerate(("K", "n", "D")):  # the sampler rows are in the table
         for name in dict.fromkeys(r["method"] for r in rows):
             pts = sorted((r for r in rows if r["method"] == name and r["sweep"] == axis),
                          key=lambda r: r[axis])  # fmt: skip
@@ -152,10 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--methods", nargs="*", default=list(METHODS))
-    p.add_argument("--sweeps", nargs="*", default=["K", "n", "D"])
+    p.add_argument("--sweeps", nargs="*", default=["K", "n", "D", "sampler"])
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    importlib.import_module("torch._dynamo")  # every fit imports it: not the first row's 80 MB
+
     grid = QUICK if args.quick else FULL
     base = {"K": 2, "n": 1000, "D": 2}
     rows = []
@@ -164,12 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.methods:
         for axis in args.sweeps:
             for value in grid[axis]:
-                cfg = {**base, axis: value}
-                r = measure(name, cfg["K"], cfg["n"], cfg["D"], args.device)
+                stream = axis == "sampler"
+                cfg = {**base, ("D" if stream else axis): value}
+                src = "sampler" if stream else "array"
+                r = measure(name, cfg["K"], cfg["n"], cfg["D"], args.device, src)
                 r["sweep"] = axis
                 rows.append(r)
                 print(
-                    f"| {name} | {axis} | {r['K']} | {r['n']:,} | {r['D']} | "
+                    f"| {name} | {axis} | {r['K']} | {_rows(r)} | {r['D']} | "
                     f"{1000 * r['s_per_iter']:.1f} | {r['peak_mb']:.0f} |",
                     flush=True,
                 )
@@ -191,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         header,
         "|---|---|---|---|---|---|---|",
         *(
-            f"| {r['method']} | {r['sweep']} | {r['K']} | {r['n']:,} | {r['D']} | "
+            f"| {r['method']} | {r['sweep']} | {r['K']} | {_rows(r)} | {r['D']} | "
             f"{1000 * r['s_per_iter']:.1f} | {r['peak_mb']:.0f} |"
             for r in rows
         ),
