@@ -87,9 +87,15 @@ def as_stream(obj: Any) -> InputStream:
     return obj if isinstance(obj, InputStream) else InputStream(obj)
 
 
-def _first_item(item: Any) -> Any:
-    """A dataset item or a loader batch without its targets: ``(x, y)`` -> ``x``."""
-    if isinstance(item, tuple | list):
+def _first_item(item: Any, lists: bool = True) -> Any:
+    """Rows without their targets: ``(x, y)`` -> ``x`` when x is an array or tensor.
+
+    A dataset's item or a loader's batch may be a list (``default_collate`` makes one);
+    a sampler's result is unwrapped only from a tuple (``lists=False``), so that rows
+    given as a list of lists stay rows.
+    """
+    kinds = (tuple, list) if lists else (tuple,)
+    if isinstance(item, kinds) and len(item) and hasattr(item[0], "shape"):
         return item[0]
     if isinstance(item, dict):
         raise TypeError(
@@ -259,7 +265,7 @@ class InputStream:
         """
         kind = self.kind
         if kind == "callable":
-            rows = _first_item(self.source(int(n), rng))
+            rows = _first_item(self.source(int(n), rng), lists=False)
         elif kind == "loader":
             rows = self._from_loader(int(n))
         else:

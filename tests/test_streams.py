@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import pickle
 
 import numpy as np
 import pytest
@@ -31,7 +31,8 @@ def scatter():
 
 
 def _draws(bench):
-    return [functools.partial(bench.sample_marginal, k) for k in range(bench.n_marginals)]
+    # lambdas, as users write them (and not picklable: the fitted model must not hold them)
+    return [lambda n, rng, k=k: bench.sample_marginal(k, n, rng) for k in range(bench.n_marginals)]
 
 
 class _Counting:
@@ -72,6 +73,7 @@ def test_every_estimator_fits_from_samplers(cls, scatter):
     assert not hasattr(est, "feature_names_in_")
     assert est.sample(7, random_state=0).shape == (7, 2)
     assert "_streams" not in est.__dict__  # the fit does not keep its sources
+    pickle.loads(pickle.dumps(est))  # nor a reference to them (samplers may be lambdas)
 
 
 def test_seeded_fits_from_samplers_repeat(scatter):
@@ -154,6 +156,24 @@ def test_dataset_and_loader_inputs(scatter):
     # images are flattened to rows
     imgs = TensorDataset(torch.rand(50, 1, 3, 3))
     assert GaussianBarycenter().fit([imgs, imgs]).n_features_in_ == 9
+
+
+def test_rows_as_lists_and_rows_with_targets():
+    """A sampler's list of rows stays rows; its (rows, targets) tuple gives the rows; a
+    dataset whose items are plain lists of numbers gives those rows."""
+    rows = [lambda n, rng: rng.normal(size=(n, 3)).tolist()] * 2
+    assert GaussianBarycenter().fit(rows).n_features_in_ == 3
+    pairs = [lambda n, rng: (rng.normal(size=(n, 3)), np.zeros(n))] * 2
+    assert GaussianBarycenter().fit(pairs).n_features_in_ == 3
+
+    class Listed(torch.utils.data.Dataset):
+        def __len__(self):
+            return 40
+
+        def __getitem__(self, i):
+            return [float(i), 2.0 * i]
+
+    assert GaussianBarycenter().fit([Listed(), Listed()]).n_features_in_ == 2
 
 
 def test_loader_in_order_warns(scatter):
