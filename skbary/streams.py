@@ -56,6 +56,8 @@ SUBSAMPLE_ROWS = 20_000
 CACHE_ROWS = 65_536
 #: A cache holds at least this many minibatches.
 MIN_CACHED_BATCHES = 16
+#: Rows of a memmap read between two releases of its pages (bounds the resident set).
+MEMMAP_READ_ROWS = 1024
 
 
 def _is_dask(obj: Any) -> bool:
@@ -294,10 +296,17 @@ class InputStream:
             block = np.stack([_as_numpy(_first_item(it)).reshape(-1) for it in items])
         elif _is_dask(src):
             block = np.asarray(src[unique].compute())
-        else:
-            block = np.array(src[unique])  # a copy: memmap rows leave the mapping
-            if isinstance(src, np.memmap):
+        elif isinstance(src, np.memmap):
+            # a block of rows at a time, its pages released after it: the kernel maps 16
+            # cached pages around every faulting one, so 65,536 scattered rows read at once
+            # put a whole 1.3 GB file in the resident set (measured), 1,024 about 14 MB
+            block = np.empty((len(unique), src.shape[1]), dtype=src.dtype)
+            for start in range(0, len(unique), MEMMAP_READ_ROWS):
+                stop = start + MEMMAP_READ_ROWS
+                block[start:stop] = src[unique[start:stop]]
                 _release_pages(src)
+        else:
+            block = np.asarray(src[unique])
         return block[inverse]
 
     def _from_loader(self, n: int) -> np.ndarray:
