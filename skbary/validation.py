@@ -380,6 +380,11 @@ def resolve_fit_input(
             ]
         )
     else:
+        if is_stream(X) and not hasattr(X, "shape"):  # a memmap of rows is the flat form
+            raise TypeError(
+                f"X is a stream ({type(X).__name__}), which is one input: pass the inputs as a "
+                "list, fit([stream_1, stream_2, ...], weights) (the flat form takes rows)."
+            )
         Xf = check_array(
             _untensor(X),
             dtype=[np.float64, np.float32],

@@ -226,5 +226,7 @@ def test_what_streams_cannot_take(scatter):
         GaussianBarycenter(weights="proportional").fit(draws)
     with pytest.raises(ValueError, match="fit_transform maps the training rows"):
         GaussianBarycenter().fit_transform(draws)
+    with pytest.raises(TypeError, match="which is one input: pass the inputs as a list"):
+        GaussianBarycenter().fit(draws[0])
     with pytest.raises(ValueError, match="n_subsample must be an integer >= 2"):
         GaussianBarycenter().fit([InputStream(d, n_subsample=1) for d in draws])
