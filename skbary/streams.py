@@ -23,7 +23,8 @@ the defaults. What the fit does with a stream:
   discrete baselines (:class:`~skbary.GaussianBarycenter` fits the subsample's moments,
   :class:`~skbary.FreeSupportBarycenter` its rows).
 * **Training draws fresh rows**: every input that is a stream keeps a cache of
-  ``cache_rows`` rows on the device (:data:`CACHE_ROWS` by default, at least 16
+  ``cache_rows`` rows on the device (by default :data:`CACHE_ROWS`, or fewer so that the
+  cache stays within :data:`CACHE_BYTES` for wide rows, but at least 16
   minibatches), from which minibatches are drawn; the cache is refilled with fresh rows
   once as many rows have been drawn from it as it holds, so each cached row is used about
   once and the copy to the device happens once per ``cache_rows / batch_size`` iterations,
@@ -48,12 +49,14 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-__all__ = ["CACHE_ROWS", "SUBSAMPLE_ROWS", "InputStream", "as_stream", "is_stream"]
+__all__ = ["CACHE_BYTES", "CACHE_ROWS", "SUBSAMPLE_ROWS", "InputStream", "as_stream", "is_stream"]
 
 #: Rows of a streamed input drawn at the start of ``fit`` for everything that needs rows.
 SUBSAMPLE_ROWS = 20_000
 #: Rows of a streamed input cached on the device for training (at least 16 minibatches).
 CACHE_ROWS = 65_536
+#: Bytes a default cache may take (float32 rows): wide rows get fewer than CACHE_ROWS.
+CACHE_BYTES = 32 * 2**20
 #: A cache holds at least this many minibatches.
 MIN_CACHED_BATCHES = 16
 #: Rows of a memmap read between two releases of its pages (bounds the resident set).
@@ -150,7 +153,8 @@ class InputStream:
         routing, held-out rows, the closed-form and discrete baselines).
     cache_rows : int or None, default=None
         Rows cached on the device for training, refilled with fresh rows once used:
-        ``max(CACHE_ROWS, 16 * batch_size)`` when None.
+        ``max(min(CACHE_ROWS, CACHE_BYTES / (4 * n_features)), 16 * batch_size)`` when
+        None.
 
     Examples
     --------
@@ -252,7 +256,8 @@ class InputStream:
         """Rows the training cache holds for minibatches of ``batch_size``."""
         if self.cache_rows is not None:
             return max(int(self.cache_rows), int(batch_size))
-        return max(CACHE_ROWS, MIN_CACHED_BATCHES * int(batch_size))
+        rows = min(CACHE_ROWS, CACHE_BYTES // (4 * max(1, self.n_features or 1)))
+        return max(rows, MIN_CACHED_BATCHES * int(batch_size))
 
     # ------------------------------------------------------------------ drawing
     def draw(self, n: int, rng: np.random.RandomState) -> NDArray[np.floating]:
@@ -395,6 +400,17 @@ class StreamCache:
         self.used = 0
 
     def fresh(self, n: int | None = None) -> np.ndarray:
-        """``n`` (default: a cache's worth of) fresh rows in model coordinates, float32."""
-        raw = self.stream.draw(self.rows if n is None else int(n), self.rng)
-        return np.ascontiguousarray(self.transform(raw), dtype=np.float32)
+        """``n`` (default: a cache's worth of) fresh rows in model coordinates, float32.
+
+        Drawn a cache's worth at a time, so that the float64 copies of a draw and of its
+        transform never exceed a cache's size, however many rows are asked for.
+        """
+        n = self.rows if n is None else int(n)
+        out = None
+        for start in range(0, n, self.rows):
+            raw = self.stream.draw(min(self.rows, n - start), self.rng)
+            block = self.transform(raw)
+            if out is None:
+                out = np.empty((n, block.shape[1]), dtype=np.float32)
+            out[start : start + len(block)] = block
+        return out

@@ -103,6 +103,10 @@ def test_cache_is_refilled_with_fresh_rows_once_used():
     assert not torch.equal(first, data.data)
     # the cache holds at least 16 minibatches when cache_rows is left to the default
     assert InputStream(sampler).cache_size(8192) == 16 * 8192
+    # and at most CACHE_BYTES of float32 rows when that leaves 16 batches: wide rows
+    wide = InputStream(lambda n, rng: np.zeros((n, 1024))).bind("X[0]")
+    wide.draw(2, np.random.RandomState(0))
+    assert wide.cache_size(256) == 32 * 2**20 // (4 * 1024)
 
 
 def test_training_draws_only_the_rows_its_minibatches_use(monkeypatch):
