@@ -419,3 +419,37 @@ def test_chain_potentials_are_exact_up_to_four_inputs():
     assert not torch.equal(pot.at_chains(y, torch.Generator().manual_seed(0)), pot(y))
     with pytest.raises(ValueError, match="n_rounds"):
         pot.at_chains(y, torch.Generator(), 5)
+
+
+def test_fit_with_eight_inputs_uses_the_estimate_and_recovers_the_maps(monkeypatch):
+    """K = 8: training never evaluates the exact f_k (K^2 B) and the maps are as accurate as
+    with it (weighted L2-UVP 0.67 / 0.60 % for seeds 0 / 1, exact drift 0.55 / 0.57 %;
+    doing nothing scores 15.9 %). The estimate's bias is checked above: this fit does not
+    tell a wrong cross term from a right one (dropping it passed), only that training on
+    the estimate works."""
+    from skbary.methods.energy import Congruent
+
+    bench = make_location_scatter(8, 2, 1000, random_state=0)
+
+    def exact(self, y):
+        raise AssertionError("the exact K^2 B potentials were evaluated in training")
+
+    monkeypatch.setattr(Congruent, "forward", exact)
+    est = EnergyBarycenter(
+        max_iter=100,
+        batch_size=64,
+        langevin_steps=15,
+        potential__hidden_layer_sizes=(32, 32),
+        random_state=0,
+    ).fit(bench.marginals)
+    monkeypatch.undo()
+    uvp = [
+        l2_uvp(
+            est.barycentric_projection(X[:200], k, n_draws=16),
+            bench.map_to_barycenter(X[:200], k),
+            bench.barycenter_cov,
+        )
+        for k, X in enumerate(bench.marginals)
+    ]
+    assert np.all(np.array(uvp) < 3.0), uvp  # measured at most 2.3 % (the farthest input)
+    assert np.dot(bench.weights, uvp) < 1.0, uvp
