@@ -16,7 +16,8 @@ self-normalised importance sampling (their appendix D).
 Algorithm 1 (Theorem 4.3), one iteration (:func:`langevin_step`, :func:`importance_step`):
 
 1. draw x from every input (one (K, B, d) batch);
-2. draw y ~ mu_x^{f_k} for every x (B chains per input, all K*B at once, y detached);
+2. draw y ~ mu_x^{f_k} for every x (B chains per input, all K*B at once, y detached;
+   above 4 inputs with an unbiased O(K B) estimate of f_k, :meth:`Congruent.at_chains`);
 3. take a gradient step that decreases ``sum_k a_k mean f_k(y)``: ascent on the dual
    objective ``sum_k a_k E_{P_k} f_k^C``.
 
