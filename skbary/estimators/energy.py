@@ -87,6 +87,13 @@ class EnergyBarycenter(NeuralBarycenter):
     ``standardize=True``; it then still receives points in the data's units (evaluated at the
     unstandardised points and divided by ``scale_**2``), so the problem does not change.
 
+    Many inputs: a Langevin step needs every f_k at the chains of input k, exactly all K
+    networks at all K*B chains (K^2 B evaluations). Up to 4 inputs that exact drift is
+    used; above, f_k at each chain is replaced by an unbiased estimate from g_k and one
+    other random network (stochastic-gradient Langevin,
+    :meth:`~skbary.methods.energy.Congruent.at_chains`), so an iteration costs O(K B)
+    (docs/scaling.md).
+
     Parameters
     ----------
     epsilon : float, default=0.01
@@ -147,7 +154,7 @@ class EnergyBarycenter(NeuralBarycenter):
         The networks g_k of the potentials ``f_k = g_k - sum_j a_j g_j`` (one per input,
         rows of the barycenter space -> 1 value). None: K batched MLPs configured by
         ``potential__hidden_layer_sizes`` (default (64, 64): each Langevin step evaluates
-        all K networks on all chains, so width costs quadratically in training and
+        the networks at every chain, so width costs quadratically in training and
         inference) and ``potential__activation`` (default "silu": smooth potentials give
         smooth Langevin drifts). A class or factory is built with ``in_features``,
         ``out_features`` and the ``potential__*`` settings; an instance is copied K times.

@@ -16,7 +16,8 @@ self-normalised importance sampling (their appendix D).
 Algorithm 1 (Theorem 4.3), one iteration (:func:`langevin_step`, :func:`importance_step`):
 
 1. draw x from every input (one (K, B, d) batch);
-2. draw y ~ mu_x^{f_k} for every x (B chains per input, all K*B at once, y detached);
+2. draw y ~ mu_x^{f_k} for every x (B chains per input, all K*B at once, y detached;
+   above 4 inputs with an unbiased O(K B) estimate of f_k, :meth:`Congruent.at_chains`);
 3. take a gradient step that decreases ``sum_k a_k mean f_k(y)``: ascent on the dual
    objective ``sum_k a_k E_{P_k} f_k^C``.
 
@@ -34,11 +35,13 @@ import torch
 from torch import nn
 
 from ..nn.mlp import BatchedMLP
+from ..nn.potentials import EXACT_MAX_MODELS, CongruentPotentials
 from ..nn.roles import Role
 from ..sampling import GaussianProposal, importance_sample, importance_weights, langevin, resample
 from ..training.optim import descend
 
 __all__ = [
+    "DRIFT_ROUNDS",
     "ROLES",
     "Congruent",
     "EnergyPlans",
@@ -61,6 +64,14 @@ ROLES: dict[str, Role] = {
 }
 
 
+#: Other networks per chain point in the estimated potentials of the Langevin drift
+#: (K > EXACT_MAX_MODELS; :meth:`Congruent.at_chains`). One keeps a step at 2 K B
+#: evaluations, K / 2 times the exact 4 B at K = 2 (linear growth); two cost 3 K B (46 times
+#: K = 2 at K = 50, against 23 with one) for an accuracy the location-scatter fits could
+#: barely tell apart (docs/scaling.md).
+DRIFT_ROUNDS = 1
+
+
 # ---------------------------------------------------------------------- networks
 def default_potentials(
     n_models: int,
@@ -72,35 +83,18 @@ def default_potentials(
     return BatchedMLP(n_models, n_features, 1, hidden_layer_sizes, activation)
 
 
-class Congruent(nn.Module):
+class Congruent(CongruentPotentials):
     """K potentials ``f_k = g_k - sum_j a_j g_j``, congruent by construction.
 
-    ``g`` is any stacked module mapping ``(K, B, d)`` to ``(K, B, 1)`` (the ``potential``
-    role). For every y, ``sum_k a_k f_k(y) = 0``; for K = 1 the only congruent potential is 0.
+    :class:`~skbary.nn.potentials.CongruentPotentials` around a given stacked module ``g``
+    (``(K, B, d) -> (K, B, 1)``, the ``potential`` role), with what EgBary's chains need:
+    one potential alone (:meth:`one`, inference) and every f_k at its own chain points in
+    O(K B) network evaluations (:meth:`at_chains`, training). For every y,
+    ``sum_k a_k f_k(y) = 0``; for K = 1 the only congruent potential is 0.
     """
 
     def __init__(self, g: nn.Module, weights: Sequence[float] | torch.Tensor) -> None:
-        super().__init__()
-        self.g = g
-        a = torch.as_tensor(weights, dtype=torch.float32)
-        self.register_buffer("weights", a)
-        self.n_models = a.shape[0]
-
-    def all_at(self, y: torch.Tensor) -> torch.Tensor:
-        """Every f_k at the same points: y (N, d) -> (K, N)."""
-        g = self.g(y.unsqueeze(0).expand(self.n_models, -1, -1)).squeeze(-1)
-        return g - (self.weights[:, None] * g).sum(dim=0, keepdim=True)
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        """f_k at its own points: y (K, B, d), block k for potential k -> (K, B).
-
-        Every g_j is evaluated on all K*B points (congruence needs all of them wherever any
-        f_k is evaluated), in one batched call.
-        """
-        K, B, d = y.shape
-        f = self.all_at(y.reshape(K * B, d)).view(K, K, B)
-        idx = torch.arange(K, device=y.device)
-        return f[idx, idx]
+        super().__init__(weights, g=g)
 
     def one(self, k: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """f_k alone, on points of any leading shape: (..., d) -> (...)."""
@@ -109,6 +103,56 @@ class Congruent(nn.Module):
             return self.all_at(y.reshape(-1, y.shape[-1]))[k].reshape(y.shape[:-1])
 
         return f_k
+
+    def at_chains(
+        self,
+        y: torch.Tensor,
+        generator: torch.Generator | None,
+        n_rounds: int = DRIFT_ROUNDS,
+    ) -> torch.Tensor:
+        """f_k at its own points, y (K, B, d) -> (K, B): exact, or unbiased in O(K B).
+
+        The exact value (:meth:`forward`) needs every g_j at every point, K^2 B
+        evaluations. Since ``sum_j a_j = 1``, ``f_k = sum_{j != k} a_j (g_k - g_j)``, so
+        with J uniform on the K - 1 other networks ::
+
+            E_J[(K - 1) a_J (g_k(y) - g_J(y))] = f_k(y)
+
+        and the mean of M = ``n_rounds`` such terms (distinct J per point) is an unbiased
+        estimate from g_k and M other networks at each point, M + 1 evaluations a point.
+        The J are balanced: in round m the chains of column b of all inputs go to the
+        networks shifted by one random r_mb in 1..K-1 (point (k, b) to network
+        (k + r_mb) mod K, a bijection), so every network gets exactly B points and each
+        round is one batched (K, B, d) evaluation; all rounds and the own points go in
+        one call of (K, (M + 1) B, d). The terms are differences ``g_k - g_J = f_k - f_J``,
+        so the estimate ignores whatever the g_j share (which congruence cancels) and its
+        variance is that of the potentials' spread ``f_k - f_J`` alone.
+
+        For K <= :data:`~skbary.nn.potentials.EXACT_MAX_MODELS`, or ``generator`` None,
+        the exact value is returned (at K <= 4 it costs at most twice the estimate with
+        M = 1), with no random draw.
+        """
+        K, B, d = y.shape
+        if generator is None or K <= EXACT_MAX_MODELS:
+            return self(y)
+        M, dev = int(n_rounds), y.device
+        if not 1 <= M < K:
+            raise ValueError(f"n_rounds must be in 1..K-1 = {K - 1}, got {n_rounds!r}.")
+        # shifts r (M, B): per column, M distinct values in 1..K-1
+        if M == 1:
+            r = torch.randint(1, K, (1, B), generator=generator, device=dev)
+        else:
+            u = torch.rand((B, K - 1), generator=generator, device=dev)
+            r = (u.argsort(dim=1)[:, :M] + 1).T
+        ks, cols = torch.arange(K, device=dev), torch.arange(B, device=dev)
+        src = (ks[None, :, None] - r[:, None, :]) % K  # (M, K, B): block of network j's point b
+        pts = y[src, cols]  # (M, K, B, d)
+        z = torch.cat([y, pts.transpose(0, 1).reshape(K, M * B, d)], dim=1)
+        out = self.g(z).squeeze(-1)  # (K, (M + 1) B)
+        own, cross = out[:, :B], out[:, B:].view(K, M, B).transpose(0, 1)  # cross (M, K, B)
+        J = (ks[None, :, None] + r[:, None, :]) % K  # (M, K, B): network of point (k, b)
+        g_J = cross.gather(1, J)  # g_J at point (k, b) in round m
+        return (K - 1) / M * (self.weights[J] * (own - g_J)).sum(dim=0)
 
 
 # ---------------------------------------------------------------------- the plans
@@ -205,22 +249,38 @@ def langevin_step(
 ) -> Step:
     """One iteration of Algorithm 1 with Langevin plans, as ``step(i) -> losses``.
 
-    Losses: ``potential`` (``sum_k a_k mean f_k(y)``, minimised) and ``cost``
+    Losses: ``potential`` (``sum_k a_k mean f_k(y)``, minimised; for K > 4 its unbiased
+    estimate) and ``cost``
     (``sum_k a_k mean c(x, y)`` of the sampled plans). The chains of the iteration running
     when ``deadline`` passes stop early (the fit's time limit is kept to one Langevin step).
 
-    Cost: every Langevin step needs the drift ``grad f_k = grad g_k - sum_j a_j grad g_j``
-    at each chain point of input k, so all K networks at all K B chain points, K^2 B
-    evaluations per step. The algorithm needs these cross terms (an unbiased estimate of
-    the drift would change the chains' law); :func:`importance_step` avoids them, its M
-    proposals being shared by all inputs (K M evaluations).
+    Cost: a Langevin step needs the drift of ``f_k = g_k - sum_j a_j g_j`` at every chain
+    point of input k; exactly, that is all K networks at all K B points, K^2 B
+    evaluations (kept for K <= :data:`~skbary.nn.potentials.EXACT_MAX_MODELS`, where it
+    costs at most twice the estimate). Above, f_k is replaced at each step by the unbiased
+    estimate of :meth:`Congruent.at_chains` (g_k and :data:`DRIFT_ROUNDS` other random
+    networks per point, (M + 1) K B evaluations), and the loss by the unbiased pooled
+    estimate of :func:`~skbary.nn.potentials.congruent_mean_terms` (2 K B), so an
+    iteration costs O(K B). The chains then run stochastic-gradient Langevin dynamics
+    (SGLD, Welling and Teh 2011): the drift is unbiased, and its noise, of variance
+    ``(s/2)^2 V`` per step for V the variance of the estimated gradient, adds to the
+    diffusion's ``s eps``: O(h^2) against O(h) as the step ``h = s eps`` shrinks, so the
+    chains target the same plans in the small-step limit. At a finite step the extra
+    noise widens the plans as a higher temperature ``eps + s V / 4`` would; V is the
+    spread of the potentials' gradients across inputs (the estimate's terms are
+    differences ``f_k - f_J``), small when the inputs are close. The importance sampler
+    (:func:`importance_step`) needs no estimate: its M proposals are shared by all
+    inputs (K M evaluations).
     """
     B, a = int(batch_size), weights
 
+    def f_at_chains(y: torch.Tensor) -> torch.Tensor:
+        return potentials.at_chains(y, generator)
+
     def step(i: int) -> dict[str, torch.Tensor]:
         x = draw_inputs(B)  # (K, B, d_in)
-        y = plans.langevin(x, potentials, n_steps, generator, deadline)  # (K, B, d)
-        loss = (a * potentials(y).mean(dim=1)).sum()
+        y = plans.langevin(x, f_at_chains, n_steps, generator, deadline)  # (K, B, d)
+        loss = (a * potentials.mean_terms(y, generator).mean(dim=1)).sum()
         descend(optimizer, loss)
         with torch.no_grad():
             cost = (a * plans.cost(x, plans.embedded(y)).mean(dim=1)).sum()
