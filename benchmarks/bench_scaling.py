@@ -174,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", nargs="*", default=list(METHODS))
     p.add_argument("--sweeps", nargs="*", default=["K", "n", "D", "sampler"])
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the recorded rows of the methods not run now (re-measure one method)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     importlib.import_module("torch._dynamo")  # every fit imports it: not the first row's 80 MB
@@ -197,21 +202,33 @@ def main(argv: list[str] | None = None) -> int:
                     f"{1000 * r['s_per_iter']:.1f} | {r['peak_mb']:.0f} |",
                     flush=True,
                 )
+    suffix = "_quick" if args.quick else ""
+    if args.merge and (RESULTS / f"scaling{suffix}.json").exists():
+        kept = json.loads((RESULTS / f"scaling{suffix}.json").read_text())
+        rows = [r for r in kept if r["method"] not in args.methods] + rows
     ratios = []
-    for name in args.methods:
+    for name in dict.fromkeys(r["method"] for r in rows):
         t = {r["K"]: r["s_per_iter"] for r in rows if r["method"] == name and r["sweep"] == "K"}
         if 2 in t and 50 in t:
             ratios.append(
                 f"| {name} | {t[50] / t[2]:.1f} | {'yes' if t[50] / t[2] <= 25 else 'NO'} |"
             )
-    suffix = "_quick" if args.quick else ""
     md = [
         f"# Scaling of the neural estimators{' (quick)' if args.quick else ''}\n",
         f"Machine: {machine()}; device {args.device}. Command: "
         f"`{command('benchmarks.bench_scaling', argv)}`.\n",
         "Time per iteration from the fit's history stamps (set-up drops out); peak memory is "
         "the resident set the fit adds (sampled every 5 ms). Each sweep varies one of "
-        "K, n, D from K = 2, n = 1,000, D = 2.\n",
+        "K, n, D from K = 2, n = 1,000, D = 2; the sampler rows give the inputs as "
+        "samplers (skbary.streams) at the D shown.\n",
+        *(
+            [
+                f"Merged: {', '.join(args.methods)} measured by this command, the other methods' "
+                "rows kept from the recorded run (their machine line is in git history).\n"
+            ]
+            if args.merge
+            else []
+        ),
         header,
         "|---|---|---|---|---|---|---|",
         *(
