@@ -51,8 +51,9 @@ default=None
     warm_start : bool, default=False
         When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
         standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
-        iterations instead of starting afresh (the inputs must have the fitted numbers of
-        inputs and features). :meth:`partial_fit` does the same for a given number.
+        iterations (None: the method's default count, or until ``max_time``) instead of
+        starting afresh (the inputs must have the fitted numbers of inputs and features).
+        :meth:`partial_fit` does the same for a given number.
     validation_fraction : float in (0, 1) or None, default=None
         Share of every input's rows held out (a seeded draw) to score the model during the
         main phase: every ``validation_interval`` iterations (and at the phase's end)

@@ -54,10 +54,12 @@ from .nn.affine import DENSE_MAX_FEATURES
 from .nn.roles import Role, build_network
 from .training import (
     LR_SCHEDULES,
+    UNBOUNDED,
     LRDecay,
     MarginalBatches,
     TrainingLoop,
     float32_default,
+    iteration_budget,
     resolve_device,
     torch_threads,
 )
@@ -909,10 +911,15 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
     #: maps' precision are relative to; the default) or ``"pooled"`` (around the barycenter's
     #: mean: also the inputs' distances apart).
     _standardisation_spread: ClassVar[str] = "within"
+    #: What each iteration parameter left at None (the default) stands for when
+    #: ``max_time`` is None: the method's measured budget, e.g. ``{"max_iter": 300,
+    #: "transform_max_iter": 3000}``. With ``max_time`` set, None lifts the count and the
+    #: phase trains until its share of the time (:func:`~skbary.training.iteration_budget`).
+    _ITERATION_CAPS: ClassVar[dict[str, int]] = {}
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseBarycenter._parameter_constraints,
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "lr_decay": [Interval(numbers.Real, 0, 1, closed="right")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
@@ -1125,6 +1132,14 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
             return None
         return self._t0 + fraction * float(self.max_time)
 
+    def _n_iter(self, name: str = "max_iter") -> int:
+        """The iterations of the phase counted by the parameter ``name`` in this fit.
+
+        An integer as given; None: :attr:`_ITERATION_CAPS` without ``max_time``, unbounded
+        (the phase's deadline stops it) with it (:func:`~skbary.training.iteration_budget`).
+        """
+        return iteration_budget(getattr(self, name), self.max_time, self._ITERATION_CAPS[name])
+
     def _time_left(self) -> float:
         if self.max_time is None:
             return float("inf")
@@ -1197,6 +1212,8 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
             The phase's iterations so far: the history's rows of ``phase``, those of a
             continued fit included.
         """
+        if n_iter >= UNBOUNDED and deadline is None:  # a phase that would never stop
+            raise RuntimeError(f"phase {phase!r} has neither an iteration count nor a deadline.")
         schedule = LRDecay(
             decay,
             float(getattr(self, "lr_decay", 1.0)),
@@ -1443,14 +1460,12 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         draws = MarginalBatches([target], self.device_, generator)
         with self._seeded(17):
             solver = MaxMinOTSolver(1, d)
-        if max_iter is None:
-            max_iter = self._ADDED_MAP_MAX_ITER if max_time is None else 2**62
         solver, _ = fit_ot_maps(
             rows.draw,
             draws.draw,
             1,
             d,
-            n_iter=int(max_iter),
+            n_iter=iteration_budget(max_iter, max_time, self._ADDED_MAP_MAX_ITER),
             deadline=None if max_time is None else t0 + float(max_time),
             batch_size=int(getattr(self, "batch_size", 256)),
             cost=getattr(self, "cost", "quadratic"),

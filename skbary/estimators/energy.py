@@ -166,8 +166,9 @@ class EnergyBarycenter(NeuralBarycenter):
         ``max_time``, whichever ends training first); 1 keeps it constant.
     lr_schedule : {"linear", "geometric"}, default="linear"
         Curve of the decay (:class:`~skbary.training.LRDecay`).
-    max_iter : int, default=20000
-        Training iterations.
+    max_iter : int or None, default=None
+        Training iterations. None: 20000 when ``max_time`` is None; with ``max_time``, as
+        many as the time allows. An integer is honoured either way.
     max_time : float or None, default=None
         Wall-clock budget (seconds) of the whole fit. The training loop starts no iteration
         after it and the Langevin chains of the iteration running then stop early, so the
@@ -232,6 +233,7 @@ class EnergyBarycenter(NeuralBarycenter):
     """
 
     _roles = egbary.ROLES
+    _ITERATION_CAPS = {"max_iter": 20000}
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,
         "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -270,7 +272,7 @@ class EnergyBarycenter(NeuralBarycenter):
         lr: float = 5e-3,
         lr_decay: float = 0.1,
         lr_schedule: str = "linear",
-        max_iter: int = 20000,
+        max_iter: int | None = None,
         max_time: float | None = None,
         standardize: bool | str = "auto",
         optimizer: type = torch.optim.Adam,
@@ -444,7 +446,7 @@ class EnergyBarycenter(NeuralBarycenter):
             step = egbary.importance_step(**common)
         self.n_iter_ = self._run(
             self._in_data_units(step),
-            n_iter=self.max_iter,
+            n_iter=self._n_iter("max_iter"),
             deadline=deadline,
             decay=[opt],
             train_loss="potential",

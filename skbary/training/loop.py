@@ -35,9 +35,27 @@ from tqdm.auto import tqdm
 from ..exceptions import TrainingDivergedError
 from .interrupts import InterruptGuard
 
-__all__ = ["TrainingLoop", "StepFn"]
+__all__ = ["UNBOUNDED", "StepFn", "TrainingLoop", "iteration_budget"]
 
 StepFn = Callable[[int], Mapping[str, torch.Tensor]]
+
+#: The iteration count of a phase bounded by time alone (no phase ever reaches it).
+UNBOUNDED = 2**62
+
+
+def iteration_budget(max_iter: int | None, max_time: float | None, cap: int) -> int:
+    """Iterations of a phase whose count the user gave as ``max_iter`` (an int or None).
+
+    The rule every iteration parameter of every estimator follows (``max_iter``, WIN's and
+    Generative's ``transform_max_iter``, ``add_input(max_iter=)``): an integer is honoured
+    as given; None means ``cap`` (the method's measured default) when there is no time
+    limit, and no count at all when ``max_time`` is set, so a user who gives more time
+    gets more training: the phase runs until its share of ``max_time`` is spent (or a
+    callback such as ``EarlyStopping`` stops it).
+    """
+    if max_iter is not None:
+        return int(max_iter)
+    return int(cap) if max_time is None else UNBOUNDED
 
 
 class TrainingLoop:
@@ -380,7 +398,8 @@ class _Bar:
             return
         elapsed = time.perf_counter() - self.start
         progress = self.done / self.n_iter
-        budget = f"{self.done}/{self.n_iter} it"
+        total = f"/{self.n_iter}" if self.n_iter < UNBOUNDED else ""
+        budget = f"{self.done}{total} it"
         if self.span is not None:
             progress = max(progress, elapsed / self.span)
             budget += f", {elapsed:.1f}/{self.span:.1f} s"

@@ -285,7 +285,8 @@ class TrainingStateMixin:
             As in :meth:`fit`; the inputs must have the fitted number of inputs and
             features (they may be new rows: a stream).
         n_iter : int, optional
-            Iterations of the main phase in this call; None runs ``max_iter``.
+            Iterations of the main phase in this call; None runs what ``max_iter`` gives
+            (left at None: the method's default count, or until ``max_time``).
 
         Returns
         -------
