@@ -56,15 +56,26 @@ default=None
         :meth:`partial_fit` does the same for a given number.
     validation_fraction : float in (0, 1) or None, default=None
         Share of every input's rows held out (a seeded draw) to score the model during the
-        main phase: every ``validation_interval`` iterations (and at the phase's end)
+        main phase (None: 0.1 when early stopping is on, else nothing held out): every
+        ``validation_interval`` iterations (and at the phase's end)
         ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
         Euclidean cost, data units) between samples of the model and the held-out rows (at
         most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
         ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
         rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
         on every row and records no held-out score.
-    validation_interval : int, default=50
-        Iterations between two held-out scores (``validation_fraction``).
+    validation_interval : int or None, default=None
+        Iterations between two held-out scores; None: the method's own (50; WIN: 10 outer
+        iterations).
+    early_stopping : "auto" or bool, default="auto"
+        Stop the main phase when ``n_iter_no_change`` held-out scores in a row are no lower
+        than the best so far, and keep the networks of the best score (whatever ends the
+        phase: time, count or this rule); later phases (WIN's and Generative's maps) then
+        train on that model. "auto" stops early on small inputs only, where more training
+        can overfit the rows: when the smallest input has from 200 to 1,999 rows (fewer
+        leave too few held-out rows to score).
+    n_iter_no_change : int, default=10
+        Held-out scores without improvement before early stopping ends the main phase.
 """,
 }
 

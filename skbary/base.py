@@ -916,6 +916,8 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
     #: "transform_max_iter": 3000}``. With ``max_time`` set, None lifts the count and the
     #: phase trains until its share of the time (:func:`~skbary.training.iteration_budget`).
     _ITERATION_CAPS: ClassVar[dict[str, int]] = {}
+    #: Iterations between two held-out scores when ``validation_interval`` is None.
+    _VALIDATION_INTERVAL: ClassVar[int] = 50
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseBarycenter._parameter_constraints,
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -932,7 +934,9 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         "callbacks": [list, tuple, None],
         "warm_start": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
-        "validation_interval": [Interval(numbers.Integral, 1, None, closed="left")],
+        "validation_interval": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -1236,6 +1240,8 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         modules = [getattr(self, name) for name in self._fitted_module_names()]
         flags = [(m, m.training) for mod in modules for m in mod.modules()]
         grads = [(p, p.requires_grad) for mod in modules for p in mod.parameters()]
+        best: dict[str, Any] = {}  # early stopping: the networks of the best held-out score
+        early = validate is not None and self.__dict__.get("_early_stop", False)
         reason, _ = self._loop.run(
             step,
             n_iter=n_iter,
@@ -1243,7 +1249,9 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
             phase=phase,
             train_loss=train_loss,
             validate=validate,
-            validate_every=getattr(self, "validation_interval", 50),
+            validate_every=self._validation_interval(),
+            n_iter_no_change=int(self.n_iter_no_change) if early else None,
+            on_best=(lambda: best.update(self._networks_now())) if early else None,
         )
         if reason in ("interrupted", "callback"):
             # a KeyboardInterrupt may have cut a step's frozen()/eval() block short
@@ -1251,8 +1259,33 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
                 m.train(training)
             for p, requires_grad in grads:
                 p.requires_grad_(requires_grad)
+        if best:
+            self._restore_networks(best)
         self.stop_reason_[phase] = reason
         return sum(1 for row in self.history_ if row.get("phase") == phase)
+
+    def _networks_now(self) -> dict[str, Any]:
+        """Copies of every fitted network's parameters and of the method's running average
+        of its maps (``_ema``, NOT's), for :meth:`_restore_networks`."""
+        ema = self.__dict__.get("_ema")
+        return {
+            "modules": copy.deepcopy(self.module_.state_dict()),
+            "ema": None if ema is None else [t.detach().clone() for t in ema],
+        }
+
+    def _restore_networks(self, saved: Mapping[str, Any]) -> None:
+        """Put back what :meth:`_networks_now` copied (early stopping's best iterate)."""
+        self.module_.load_state_dict(saved["modules"])
+        ema = self.__dict__.get("_ema")
+        if ema is not None and saved["ema"] is not None:
+            with torch.no_grad():
+                for t, s in zip(ema, saved["ema"], strict=True):
+                    t.copy_(s)
+
+    def _validation_interval(self) -> int:
+        """``validation_interval``, or the method's own (:attr:`_VALIDATION_INTERVAL`)."""
+        value = getattr(self, "validation_interval", None)
+        return int(self._VALIDATION_INTERVAL if value is None else value)
 
     def _end_fit(self) -> None:
         """Keep the optimisers' states, drop training-only state, set modules to eval mode;
@@ -1271,6 +1304,7 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
             "_n_claimed_optimizers",
             "_pending_optimizer_states",
             "_valid_rows",
+            "_early_stop",
         ):
             self.__dict__.pop(name, None)
         params = set(self._get_param_names())

@@ -187,6 +187,8 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
     _standardisation_spread = "pooled"
     _roles = win.ROLES
     _ITERATION_CAPS = {"max_iter": 300, "transform_max_iter": 3000}
+    # an outer iteration is K_v (1 + K_T) + K_G = 100 updates: score the held-out rows often
+    _VALIDATION_INTERVAL = 10
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left"), None],
@@ -239,7 +241,9 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         callbacks: Any = None,
         warm_start: bool = False,
         validation_fraction: float | None = None,
-        validation_interval: int = 50,
+        validation_interval: int | None = None,
+        early_stopping: bool | str = "auto",
+        n_iter_no_change: int = 10,
         **kwargs: Any,
     ) -> None:
         self.weights = weights
@@ -276,6 +280,8 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         self.warm_start = warm_start
         self.validation_fraction = validation_fraction
         self.validation_interval = validation_interval
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ fit

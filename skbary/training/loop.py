@@ -161,6 +161,8 @@ class TrainingLoop:
         train_loss: str | None = None,
         validate: Callable[[], float] | None = None,
         validate_every: int = 50,
+        n_iter_no_change: int | None = None,
+        on_best: Callable[[], None] | None = None,
     ) -> tuple[str, int]:
         """Call ``step(i)`` for i = 0, 1, ... until ``n_iter`` or ``deadline``.
 
@@ -182,10 +184,17 @@ class TrainingLoop:
             as ``valid_loss`` (with ``valid_loss_best``) on every row whose ``epoch`` is a
             multiple of ``validate_every`` (and on the phase's last row).
         validate_every : int, default=50
+        n_iter_no_change : int or None
+            Early stopping: the phase stops when this many held-out scores in a row were
+            no lower than the best so far (reason ``"early_stopping"``). None never stops
+            on them.
+        on_best : callable or None
+            Called after every held-out score that is the phase's best so far (to keep that
+            model: :meth:`NeuralBarycenter._run` restores it at the end of the phase).
 
         Returns
         -------
-        reason : {"max_iter", "max_time", "callback", "interrupted"}
+        reason : {"max_iter", "max_time", "early_stopping", "callback", "interrupted"}
             Why the phase stopped.
         n_done : int
             Iterations run (and rows written) by this call.
@@ -211,6 +220,7 @@ class TrainingLoop:
         done_before = sum(1 for row in history if row.get("phase") == phase)
         state = _PhaseState(phase, done_before, len(history), train_loss)
         state.validate, state.validate_every = validate, max(int(validate_every), 1)
+        state.n_iter_no_change, state.on_best = n_iter_no_change, on_best
         bar = _Bar(self.verbose, phase, n_iter, deadline)
         per_iteration = bool(self.callbacks)
         reason = "max_iter"
@@ -234,10 +244,11 @@ class TrainingLoop:
                         == 0
                         or i == n_iter
                     )
+                    stalled = False
                     if per_iteration:
                         self._flush(buffer, state, bar)
                         if due:
-                            self._validate(state)
+                            stalled = self._validate(state)
                         with bar.external_write(self.callbacks):
                             self._notify("on_epoch_end")
                     elif (
@@ -245,8 +256,11 @@ class TrainingLoop:
                     ):
                         self._flush(buffer, state, bar)
                         if due:
-                            self._validate(state)
+                            stalled = self._validate(state)
                         last_flush = time.perf_counter()
+                    if stalled:
+                        reason = "early_stopping"
+                        break
         except KeyboardInterrupt:
             reason = "interrupted" if guard.interrupted else "callback"
             # a Ctrl-C may land in the __exit__ of a torch.no_grad() block of the step
@@ -329,8 +343,11 @@ class TrainingLoop:
                 history.record("train_loss_best", best)
             buffer.clear()
 
-    def _validate(self, state: _PhaseState) -> None:
-        """Score the current model on the held-out rows; record it in the last row."""
+    def _validate(self, state: _PhaseState) -> bool:
+        """Score the current model on the held-out rows; record it in the last row.
+
+        Returns whether early stopping ends the phase (``n_iter_no_change`` scores in a
+        row without a new best)."""
         value = float(state.validate())
         if not np.isfinite(value):
             raise TrainingDivergedError(
@@ -343,6 +360,10 @@ class TrainingLoop:
         with self.interrupts.deferred():
             self.history.record("valid_loss", value)
             self.history.record("valid_loss_best", best)
+        state.n_no_change = 0 if best else state.n_no_change + 1
+        if best and state.on_best is not None:
+            state.on_best()
+        return state.n_iter_no_change is not None and state.n_no_change >= state.n_iter_no_change
 
 
 class _PhaseState:
@@ -360,6 +381,9 @@ class _PhaseState:
         self.valid_best = math.inf
         self.validate: Callable[[], float] | None = None
         self.validate_every = 50
+        self.n_iter_no_change: int | None = None
+        self.on_best: Callable[[], None] | None = None
+        self.n_no_change = 0
         self.last: dict[str, float] = {}
 
 

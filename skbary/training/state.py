@@ -308,14 +308,36 @@ class TrainingStateMixin:
         return self
 
     # ------------------------------------------------------------------ validation split
+    #: ``early_stopping="auto"`` stops early when the smallest input has at least the first
+    #: and fewer than the second number of rows: small inputs, where longer training
+    #: overfits (benchmarks/results/ave_digits.md), but not so small that the held-out
+    #: tenth (fewer than 20 rows) scores nothing but noise.
+    _EARLY_STOPPING_ROWS = (200, 2000)
+    #: The share held out for early stopping when ``validation_fraction`` is None
+    #: (scikit-learn's default ``validation_fraction``).
+    _EARLY_STOPPING_FRACTION = 0.1
+
+    def _uses_early_stopping(self, marginals: Sequence[np.ndarray]) -> bool:
+        """``early_stopping`` resolved for these inputs ("auto": small inputs only)."""
+        flag = getattr(self, "early_stopping", False)
+        if isinstance(flag, str):  # "auto"
+            low, high = self._EARLY_STOPPING_ROWS
+            return low <= min(len(m) for m in marginals) < high
+        return bool(flag)
+
     def _hold_out(self, marginals: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Split off ``validation_fraction`` of every input's rows (seeded); return the rest.
 
         The held-out rows (data units) are kept for :meth:`_held_out_objective` during fit.
         With ``sample_weight`` the training rows keep their weights and the held-out rows
         are redrawn in proportion to theirs (an unweighted sample of the held-out part).
+        Early stopping (``early_stopping``) holds out ``_EARLY_STOPPING_FRACTION`` when
+        ``validation_fraction`` is None.
         """
         fraction = getattr(self, "validation_fraction", None)
+        self._early_stop = self._uses_early_stopping(marginals)
+        if fraction is None and self._early_stop:
+            fraction = self._EARLY_STOPPING_FRACTION
         self._valid_rows = None
         if fraction is None:
             return list(marginals)
