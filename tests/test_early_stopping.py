@@ -94,3 +94,16 @@ def test_without_early_stopping_nothing_is_held_out(est):
     est = clone(est).set_params(early_stopping=False, random_state=0).fit(_inputs())
     assert "valid_loss" not in est.history_[-1]
     assert set(est.stop_reason_.values()) == {"max_iter"}
+
+
+def test_early_stopping_writes_valid_loss_for_skorchs_default_callbacks():
+    from skorch.callbacks import EarlyStopping as SkorchEarlyStopping
+
+    est = clone(NEURAL[0]).set_params(
+        early_stopping=True, validation_interval=1, random_state=0,
+        callbacks=[SkorchEarlyStopping(patience=1000)],
+    )  # fmt: skip
+    est.fit(_inputs())
+    assert "valid_loss" in est.history_[-1]
+    with pytest.raises(ValueError, match="valid_loss"):  # nothing writes it without a split
+        clone(est).set_params(early_stopping=False).fit(_inputs())
