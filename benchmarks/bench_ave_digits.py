@@ -11,9 +11,9 @@ input (rows no estimator saw), both in % of the barycenter's variance.
 
 Settings (``--settings``): ``gaussian``, ``free-support`` (1,000 support points, every row),
 and the neural ``win``, ``not``, ``icnn``, ``generative``, ``energy`` with their defaults and
-``max_time=--max-time`` (so ``early_stopping="auto"`` stops them early here: 449 rows per
-input), each also as ``<name>-no-es`` with ``early_stopping=False`` (every row trains, no
-held-out score, training until the time is spent).
+``max_time=--max-time`` (``early_stopping="auto"``: on here for WIN only), each also as
+``<name>-es`` (``early_stopping=True``: a tenth of the rows held out, the best held-out
+iterate kept) and ``<name>-no-es`` (``early_stopping=False``: every row trains).
 
 One line of JSON per fit goes to ``--log`` (default ``benchmarks/results/ave_digits.jsonl``);
 ``--summary`` prints the table of mean, min and max over the seeds of every setting in it::
@@ -44,23 +44,23 @@ def make(setting: str, seed: int, max_time: float | None, counts: dict):
     import skbary
 
     neural = {"max_time": max_time, "random_state": seed, **counts}
-    table = {
-        "gaussian": lambda: skbary.GaussianBarycenter(random_state=seed),
-        "free-support": lambda: skbary.FreeSupportBarycenter(
+    if setting == "gaussian":
+        return skbary.GaussianBarycenter(random_state=seed)
+    if setting == "free-support":
+        return skbary.FreeSupportBarycenter(
             n_support=1000, max_samples_per_input=None, random_state=seed
-        ),
-        "win": lambda: skbary.WINBarycenter(**neural),
-        "win-no-es": lambda: skbary.WINBarycenter(early_stopping=False, **neural),
-        "not": lambda: skbary.NOTBarycenter(**neural),
-        "not-no-es": lambda: skbary.NOTBarycenter(early_stopping=False, **neural),
-        "icnn": lambda: skbary.ICNNBarycenter(**neural),
-        "icnn-no-es": lambda: skbary.ICNNBarycenter(early_stopping=False, **neural),
-        "generative": lambda: skbary.GenerativeBarycenter(**neural),
-        "generative-no-es": lambda: skbary.GenerativeBarycenter(early_stopping=False, **neural),
-        "energy": lambda: skbary.EnergyBarycenter(**neural),
-        "energy-no-es": lambda: skbary.EnergyBarycenter(early_stopping=False, **neural),
-    }
-    return table[setting]()
+        )
+    name, _, variant = setting.partition("-")
+    cls = {
+        "win": skbary.WINBarycenter,
+        "not": skbary.NOTBarycenter,
+        "icnn": skbary.ICNNBarycenter,
+        "generative": skbary.GenerativeBarycenter,
+        "energy": skbary.EnergyBarycenter,
+    }[name]
+    if variant:
+        neural["early_stopping"] = {"es": True, "no-es": False}[variant]
+    return cls(**neural)
 
 
 def run(setting: str, seed: int, max_time: float | None, counts: dict) -> dict:

@@ -71,9 +71,10 @@ default=None
         Stop the main phase when ``n_iter_no_change`` held-out scores in a row are no lower
         than the best so far, and keep the networks of the best score (whatever ends the
         phase: time, count or this rule); later phases (WIN's and Generative's maps) then
-        train on that model. "auto" stops early on small inputs only, where more training
-        can overfit the rows: when the smallest input has from 200 to 1,999 rows (fewer
-        leave too few held-out rows to score).
+        train on that model. "auto" stops early only in a method measured to overfit small
+        inputs (WIN; not yet NOT, ICNN, Generative, Energy: benchmarks/results/ave_digits.md)
+        and only on small inputs: the smallest input has from 200 to 1,999 rows (fewer leave
+        too few held-out rows to score).
     n_iter_no_change : int, default=10
         Held-out scores without improvement before early stopping ends the main phase.
 """,

@@ -76,7 +76,7 @@ def test_early_stopping_stops_the_main_phase_and_keeps_the_best_networks(est):
 
 
 def test_auto_stops_early_on_small_inputs_only():  # but not on tiny ones
-    est = clone(NEURAL[0])
+    (est,) = [clone(e) for e in NEURAL if type(e).__name__ == "WINBarycenter"]
     low, high = est._EARLY_STOPPING_ROWS
     small = [np.zeros((low, 2))] * 3
     large = [np.zeros((high, 2))] * 3
@@ -87,6 +87,11 @@ def test_auto_stops_early_on_small_inputs_only():  # but not on tiny ones
     assert not est._uses_early_stopping(large)
     assert not est.set_params(early_stopping=False)._uses_early_stopping(small)
     assert est.set_params(early_stopping=True)._uses_early_stopping(large)
+
+
+def test_auto_stops_early_only_in_the_methods_measured_to_overfit():
+    auto = {type(e).__name__ for e in NEURAL if e._uses_early_stopping([np.zeros((449, 2))] * 3)}
+    assert auto == {"WINBarycenter"}
 
 
 @pytest.mark.parametrize("est", NEURAL[:2], ids=IDS[:2])

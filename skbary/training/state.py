@@ -308,10 +308,12 @@ class TrainingStateMixin:
         return self
 
     # ------------------------------------------------------------------ validation split
-    #: ``early_stopping="auto"`` stops early when the smallest input has at least the first
-    #: and fewer than the second number of rows: small inputs, where longer training
-    #: overfits (benchmarks/results/ave_digits.md), but not so small that the held-out
-    #: tenth (fewer than 20 rows) scores nothing but noise.
+    #: Whether ``early_stopping="auto"`` stops this method early on small inputs: where
+    #: longer training was measured to overfit them (WIN; benchmarks/results/ave_digits.md).
+    _EARLY_STOPPING_AUTO = False
+    #: Small inputs for "auto": the smallest input has at least the first and fewer than the
+    #: second number of rows (fewer than 200 leave a held-out tenth of under 20 rows, which
+    #: scores nothing but noise).
     _EARLY_STOPPING_ROWS = (200, 2000)
     #: The share held out for early stopping when ``validation_fraction`` is None
     #: (scikit-learn's default ``validation_fraction``).
@@ -322,7 +324,7 @@ class TrainingStateMixin:
         flag = getattr(self, "early_stopping", False)
         if isinstance(flag, str):  # "auto"
             low, high = self._EARLY_STOPPING_ROWS
-            return low <= min(len(m) for m in marginals) < high
+            return self._EARLY_STOPPING_AUTO and low <= min(len(m) for m in marginals) < high
         return bool(flag)
 
     def _hold_out(self, marginals: Sequence[np.ndarray]) -> list[np.ndarray]:
