@@ -51,19 +51,32 @@ default=None
     warm_start : bool, default=False
         When True, ``fit`` on a fitted estimator continues its networks, optimiser states,
         standardisation and history (``n_iter_`` counts on) for ``max_iter`` further
-        iterations instead of starting afresh (the inputs must have the fitted numbers of
-        inputs and features). :meth:`partial_fit` does the same for a given number.
+        iterations (None: the method's default count, or until ``max_time``) instead of
+        starting afresh (the inputs must have the fitted numbers of inputs and features).
+        :meth:`partial_fit` does the same for a given number.
     validation_fraction : float in (0, 1) or None, default=None
         Share of every input's rows held out (a seeded draw) to score the model during the
-        main phase: every ``validation_interval`` iterations (and at the phase's end)
+        main phase (None: 0.1 when early stopping is on, else nothing held out): every
+        ``validation_interval`` iterations (and at the phase's end)
         ``history_`` records ``valid_loss``, the barycenter cost ``sum_k a_k W2^2`` (squared
         Euclidean cost, data units) between samples of the model and the held-out rows (at
         most 512 of each), and ``valid_loss_best``. skorch's ``EarlyStopping()`` and
         ``Checkpoint()`` watch them by default (a callback watching a key hears only of the
         rows that have it); ``load_best=True`` on either keeps the best iterate. None trains
         on every row and records no held-out score.
-    validation_interval : int, default=50
-        Iterations between two held-out scores (``validation_fraction``).
+    validation_interval : int or None, default=None
+        Iterations between two held-out scores; None: the method's own (50; WIN: 10 outer
+        iterations).
+    early_stopping : "auto" or bool, default="auto"
+        Stop the main phase when ``n_iter_no_change`` held-out scores in a row are no lower
+        than the best so far, and keep the networks of the best score (whatever ends the
+        phase: time, count or this rule); later phases (WIN's and Generative's maps) then
+        train on that model. "auto" stops early only in a method measured to overfit small
+        inputs (WIN; not yet NOT, ICNN, Generative, Energy: benchmarks/results/ave_digits.md)
+        and only on small inputs: the smallest input has from 200 to 1,999 rows (fewer leave
+        too few held-out rows to score).
+    n_iter_no_change : int, default=10
+        Held-out scores without improvement before early stopping ends the main phase.
 """,
 }
 

@@ -55,10 +55,12 @@ from .nn.roles import Role, build_network
 from .streams import StreamCache, is_stream
 from .training import (
     LR_SCHEDULES,
+    UNBOUNDED,
     LRDecay,
     MarginalBatches,
     TrainingLoop,
     float32_default,
+    iteration_budget,
     resolve_device,
     torch_threads,
 )
@@ -925,10 +927,17 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
     #: maps' precision are relative to; the default) or ``"pooled"`` (around the barycenter's
     #: mean: also the inputs' distances apart).
     _standardisation_spread: ClassVar[str] = "within"
+    #: What each iteration parameter left at None (the default) stands for when
+    #: ``max_time`` is None: the method's measured budget, e.g. ``{"max_iter": 300,
+    #: "transform_max_iter": 3000}``. With ``max_time`` set, None lifts the count and the
+    #: phase trains until its share of the time (:func:`~skbary.training.iteration_budget`).
+    _ITERATION_CAPS: ClassVar[dict[str, int]] = {}
+    #: Iterations between two held-out scores when ``validation_interval`` is None.
+    _VALIDATION_INTERVAL: ClassVar[int] = 50
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseBarycenter._parameter_constraints,
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "lr_decay": [Interval(numbers.Real, 0, 1, closed="right")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
@@ -941,7 +950,9 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         "callbacks": [list, tuple, None],
         "warm_start": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
-        "validation_interval": [Interval(numbers.Integral, 1, None, closed="left")],
+        "validation_interval": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -1141,6 +1152,14 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
             return None
         return self._t0 + fraction * float(self.max_time)
 
+    def _n_iter(self, name: str = "max_iter") -> int:
+        """The iterations of the phase counted by the parameter ``name`` in this fit.
+
+        An integer as given; None: :attr:`_ITERATION_CAPS` without ``max_time``, unbounded
+        (the phase's deadline stops it) with it (:func:`~skbary.training.iteration_budget`).
+        """
+        return iteration_budget(getattr(self, name), self.max_time, self._ITERATION_CAPS[name])
+
     def _time_left(self) -> float:
         if self.max_time is None:
             return float("inf")
@@ -1234,6 +1253,8 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
             The phase's iterations so far: the history's rows of ``phase``, those of a
             continued fit included.
         """
+        if n_iter >= UNBOUNDED and deadline is None:  # a phase that would never stop
+            raise RuntimeError(f"phase {phase!r} has neither an iteration count nor a deadline.")
         schedule = LRDecay(
             decay,
             float(getattr(self, "lr_decay", 1.0)),
@@ -1256,6 +1277,8 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         modules = [getattr(self, name) for name in self._fitted_module_names()]
         flags = [(m, m.training) for mod in modules for m in mod.modules()]
         grads = [(p, p.requires_grad) for mod in modules for p in mod.parameters()]
+        best: dict[str, Any] = {}  # early stopping: the networks of the best held-out score
+        early = validate is not None and self.__dict__.get("_early_stop", False)
         reason, _ = self._loop.run(
             step,
             n_iter=n_iter,
@@ -1263,7 +1286,9 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
             phase=phase,
             train_loss=train_loss,
             validate=validate,
-            validate_every=getattr(self, "validation_interval", 50),
+            validate_every=self._validation_interval(),
+            n_iter_no_change=int(self.n_iter_no_change) if early else None,
+            on_best=(lambda: best.update(self._networks_now())) if early else None,
         )
         if reason in ("interrupted", "callback"):
             # a KeyboardInterrupt may have cut a step's frozen()/eval() block short
@@ -1271,8 +1296,33 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
                 m.train(training)
             for p, requires_grad in grads:
                 p.requires_grad_(requires_grad)
+        if best:
+            self._restore_networks(best)
         self.stop_reason_[phase] = reason
         return sum(1 for row in self.history_ if row.get("phase") == phase)
+
+    def _networks_now(self) -> dict[str, Any]:
+        """Copies of every fitted network's parameters and of the method's running average
+        of its maps (``_ema``, NOT's), for :meth:`_restore_networks`."""
+        ema = self.__dict__.get("_ema")
+        return {
+            "modules": copy.deepcopy(self.module_.state_dict()),
+            "ema": None if ema is None else [t.detach().clone() for t in ema],
+        }
+
+    def _restore_networks(self, saved: Mapping[str, Any]) -> None:
+        """Put back what :meth:`_networks_now` copied (early stopping's best iterate)."""
+        self.module_.load_state_dict(saved["modules"])
+        ema = self.__dict__.get("_ema")
+        if ema is not None and saved["ema"] is not None:
+            with torch.no_grad():
+                for t, s in zip(ema, saved["ema"], strict=True):
+                    t.copy_(s)
+
+    def _validation_interval(self) -> int:
+        """``validation_interval``, or the method's own (:attr:`_VALIDATION_INTERVAL`)."""
+        value = getattr(self, "validation_interval", None)
+        return int(self._VALIDATION_INTERVAL if value is None else value)
 
     def _end_fit(self) -> None:
         """Keep the optimisers' states, drop training-only state, set modules to eval mode;
@@ -1291,6 +1341,7 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
             "_n_claimed_optimizers",
             "_pending_optimizer_states",
             "_valid_rows",
+            "_early_stop",
         ):
             self.__dict__.pop(name, None)
         params = set(self._get_param_names())
@@ -1480,14 +1531,12 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         draws = MarginalBatches([target], self.device_, generator)
         with self._seeded(17):
             solver = MaxMinOTSolver(1, d)
-        if max_iter is None:
-            max_iter = self._ADDED_MAP_MAX_ITER if max_time is None else 2**62
         solver, _ = fit_ot_maps(
             rows.draw,
             draws.draw,
             1,
             d,
-            n_iter=int(max_iter),
+            n_iter=iteration_budget(max_iter, max_time, self._ADDED_MAP_MAX_ITER),
             deadline=None if max_time is None else t0 + float(max_time),
             batch_size=int(getattr(self, "batch_size", 256)),
             cost=getattr(self, "cost", "quadratic"),

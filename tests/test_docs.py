@@ -43,7 +43,8 @@ def small_budgets(monkeypatch):
     def capped(self, X, y=None, weights=None, **kwargs):
         for name, cap in CAPS.items():
             if name in self.get_params():
-                setattr(self, name, min(getattr(self, name), cap))
+                value = getattr(self, name)  # None: the method's count, or until max_time
+                setattr(self, name, cap if value is None else min(value, cap))
         if getattr(self, "max_time", None) is not None:
             self.max_time = min(self.max_time, MAX_TIME)
         return fit(self, X, y, weights, **kwargs)

@@ -173,8 +173,9 @@ class EnergyBarycenter(NeuralBarycenter):
         ``max_time``, whichever ends training first); 1 keeps it constant.
     lr_schedule : {"linear", "geometric"}, default="linear"
         Curve of the decay (:class:`~skbary.training.LRDecay`).
-    max_iter : int, default=20000
-        Training iterations.
+    max_iter : int or None, default=None
+        Training iterations. None: 20000 when ``max_time`` is None; with ``max_time``, as
+        many as the time allows. An integer is honoured either way.
     max_time : float or None, default=None
         Wall-clock budget (seconds) of the whole fit. The training loop starts no iteration
         after it and the Langevin chains of the iteration running then stop early, so the
@@ -239,6 +240,7 @@ class EnergyBarycenter(NeuralBarycenter):
     """
 
     _roles = egbary.ROLES
+    _ITERATION_CAPS = {"max_iter": 20000}
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,
         "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -277,7 +279,7 @@ class EnergyBarycenter(NeuralBarycenter):
         lr: float = 5e-3,
         lr_decay: float = 0.1,
         lr_schedule: str = "linear",
-        max_iter: int = 20000,
+        max_iter: int | None = None,
         max_time: float | None = None,
         standardize: bool | str = "auto",
         optimizer: type = torch.optim.Adam,
@@ -288,7 +290,9 @@ class EnergyBarycenter(NeuralBarycenter):
         callbacks: Any = None,
         warm_start: bool = False,
         validation_fraction: float | None = None,
-        validation_interval: int = 50,
+        validation_interval: int | None = None,
+        early_stopping: bool | str = "auto",
+        n_iter_no_change: int = 10,
         **kwargs: Any,
     ) -> None:
         self.epsilon = epsilon
@@ -322,6 +326,8 @@ class EnergyBarycenter(NeuralBarycenter):
         self.warm_start = warm_start
         self.validation_fraction = validation_fraction
         self.validation_interval = validation_interval
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ validation
@@ -451,7 +457,7 @@ class EnergyBarycenter(NeuralBarycenter):
             step = egbary.importance_step(**common)
         self.n_iter_ = self._run(
             self._in_data_units(step),
-            n_iter=self.max_iter,
+            n_iter=self._n_iter("max_iter"),
             deadline=deadline,
             decay=[opt],
             train_loss="potential",

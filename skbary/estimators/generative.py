@@ -136,9 +136,10 @@ class GenerativeBarycenter(NeuralBarycenter):
     learn_transform : bool, default=True
         Fit the maps from every input to the barycenter after the generator (for
         ``transform``). False skips them; ``transform`` then raises.
-    transform_max_iter : int, default=1000
+    transform_max_iter : int or None, default=None
         Iterations of the max-min OT solver that fits the maps (one potential update and
-        ``n_map_steps`` map updates each).
+        ``n_map_steps`` map updates each). None: 1000 when ``max_time`` is None; with
+        ``max_time``, until the fit's time is spent. An integer is honoured either way.
     n_map_steps : int, default=5
         Map updates per potential update of the OT solver.
     lr_map : float, default=1e-3
@@ -161,8 +162,9 @@ class GenerativeBarycenter(NeuralBarycenter):
         budget used); 1 keeps it constant. The critics and the maps keep their rates.
     lr_schedule : {"geometric", "linear"}, default="geometric"
         The curve of that decay.
-    max_iter : int, default=2000
-        Generator updates.
+    max_iter : int or None, default=None
+        Generator updates. None: 2000 when ``max_time`` is None; with ``max_time``, as many
+        as the generator's share of the time allows. An integer is honoured either way.
     max_time : float or None, default=None
         Seconds for the whole fit (generator, critics and maps).
         A fit stopped by ``max_time`` runs as many iterations as the machine manages, so it
@@ -226,6 +228,7 @@ class GenerativeBarycenter(NeuralBarycenter):
     # the spread around the barycenter's mean: the measured results were made with it
     _standardisation_spread = "pooled"
     _roles = method.ROLES
+    _ITERATION_CAPS = {"max_iter": 2000, "transform_max_iter": 1000}
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,
         "divergence": [StrOptions({"sinkhorn", "mmd", "smmd"})],
@@ -243,7 +246,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         "penalty": [StrOptions({"scaled", "gradient"})],
         "penalty_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "learn_transform": ["boolean"],
-        "transform_max_iter": [_COUNT],
+        "transform_max_iter": [_COUNT, None],
         "n_map_steps": [_COUNT],
         "lr_map": [_POSITIVE],
         "transform_time_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -268,7 +271,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         penalty: str = "scaled",
         penalty_weight: float = 1.0,
         learn_transform: bool = True,
-        transform_max_iter: int = 1000,
+        transform_max_iter: int | None = None,
         n_map_steps: int = 5,
         lr_map: float = 1e-3,
         transform_time_fraction: float = 0.25,
@@ -280,7 +283,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         lr_generator: float = 1e-3,
         lr_decay: float = 0.1,
         lr_schedule: str = "geometric",
-        max_iter: int = 2000,
+        max_iter: int | None = None,
         max_time: float | None = None,
         optimizer: type = torch.optim.Adam,
         device: str = "auto",
@@ -290,7 +293,9 @@ class GenerativeBarycenter(NeuralBarycenter):
         callbacks: Any = None,
         warm_start: bool = False,
         validation_fraction: float | None = None,
-        validation_interval: int = 50,
+        validation_interval: int | None = None,
+        early_stopping: bool | str = "auto",
+        n_iter_no_change: int = 10,
         **kwargs: Any,
     ) -> None:
         self.divergence = divergence
@@ -331,6 +336,8 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.warm_start = warm_start
         self.validation_fraction = validation_fraction
         self.validation_interval = validation_interval
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ checks
@@ -466,7 +473,7 @@ class GenerativeBarycenter(NeuralBarycenter):
             p.requires_grad_(trainable)  # a warm start continues the generator frozen below
         self.n_iter_ = self._run(
             step,
-            n_iter=self.max_iter,
+            n_iter=self._n_iter("max_iter"),
             deadline=self._deadline(fraction),
             phase="generator",
             decay=[g_opt],
@@ -493,7 +500,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.maps_.train()
         self.n_transform_iter_ = self._run(
             step,
-            n_iter=self.transform_max_iter,
+            n_iter=self._n_iter("transform_max_iter"),
             deadline=self._deadline(),
             phase="transform",
             train_loss="map",

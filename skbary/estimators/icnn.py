@@ -120,8 +120,9 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         setting. The networks are small, so one thread loses little, and on a busy machine
         it wins by far: on the shared 2-core test machine, 56 against 8 outer iterations in
         15 s (10 segments example). Ignored on CUDA.
-    max_iter : int, default=10000
-        Outer iterations (generator updates), K3.
+    max_iter : int or None, default=None
+        Outer iterations (generator updates), K3. None: 10000 when ``max_time`` is None;
+        with ``max_time``, as many as the time allows. An integer is honoured either way.
     max_time : float or None, default=None
         Wall-clock budget in seconds for the whole fit.
         A fit stopped by ``max_time`` runs as many iterations as the machine manages, so it
@@ -178,6 +179,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
     """
 
     _roles = nwb.ROLES
+    _ITERATION_CAPS = {"max_iter": 10000}
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,
         "free_weights": ["boolean"],
@@ -214,7 +216,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         convexity_penalty: float = 0.1,
         standardize: bool | str = "auto",
         n_threads: int | None = 1,
-        max_iter: int = 10000,
+        max_iter: int | None = None,
         max_time: float | None = None,
         optimizer: type = torch.optim.Adam,
         device: str = "auto",
@@ -223,7 +225,9 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         callbacks: Any = None,
         warm_start: bool = False,
         validation_fraction: float | None = None,
-        validation_interval: int = 50,
+        validation_interval: int | None = None,
+        early_stopping: bool | str = "auto",
+        n_iter_no_change: int = 10,
         **kwargs: Any,
     ) -> None:
         self.free_weights = free_weights
@@ -255,6 +259,8 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         self.warm_start = warm_start
         self.validation_fraction = validation_fraction
         self.validation_interval = validation_interval
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ fit
@@ -328,7 +334,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         )
         self.n_iter_ = self._run(
             step,
-            n_iter=int(self.max_iter),
+            n_iter=self._n_iter("max_iter"),
             deadline=self._deadline(),
             phase="train",
             decay=[opt_g, opt_f, opt_h],

@@ -129,8 +129,10 @@ class NOTBarycenter(NeuralBarycenter):
         torch intra-op threads during a CPU fit (restored afterwards); None keeps torch's
         setting. On the shared 2-core machine, busy with other jobs, a D = 16 fit ran 10.6-12.1
         iterations/s with one thread against 0.6-2.1 with two. Ignored on CUDA.
-    max_iter : int, default=10000
+    max_iter : int or None, default=None
         Maximal number of iterations (one potential step and ``n_map_steps`` map steps).
+        None: 10000 when ``max_time`` is None; with ``max_time``, as many as the time
+        allows. An integer is honoured either way.
     max_time : float, default=None
         Wall-clock budget of the whole fit in seconds (None: no limit).
         A fit stopped by ``max_time`` runs as many iterations as the machine manages, so it
@@ -195,6 +197,7 @@ class NOTBarycenter(NeuralBarycenter):
     """
 
     _roles = notb.ROLES
+    _ITERATION_CAPS = {"max_iter": 10000}
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,
         "cost": [StrOptions({"quadratic"}), callable],
@@ -235,7 +238,7 @@ class NOTBarycenter(NeuralBarycenter):
         lr_schedule: str = "linear",
         standardize: bool | str = "auto",
         n_threads: int | None = 1,
-        max_iter: int = 10000,
+        max_iter: int | None = None,
         max_time: float | None = None,
         optimizer: type = torch.optim.Adam,
         device: str = "auto",
@@ -244,7 +247,9 @@ class NOTBarycenter(NeuralBarycenter):
         callbacks: Any = None,
         warm_start: bool = False,
         validation_fraction: float | None = None,
-        validation_interval: int = 50,
+        validation_interval: int | None = None,
+        early_stopping: bool | str = "auto",
+        n_iter_no_change: int = 10,
         **kwargs: Any,
     ) -> None:
         self.weights = weights
@@ -278,6 +283,8 @@ class NOTBarycenter(NeuralBarycenter):
         self.warm_start = warm_start
         self.validation_fraction = validation_fraction
         self.validation_interval = validation_interval
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
         self._set_prefixed(kwargs)
 
     # ------------------------------------------------------------------ checks
@@ -427,7 +434,7 @@ class NOTBarycenter(NeuralBarycenter):
         )
         self.n_iter_ = self._run(
             step,
-            n_iter=self.max_iter,
+            n_iter=self._n_iter("max_iter"),
             deadline=self._deadline(),
             phase="train",
             decay=[opt_map, opt_pot],

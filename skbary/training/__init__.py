@@ -16,7 +16,7 @@
 
 from ..exceptions import TrainingDivergedError
 from .device import float32_default, resolve_device, torch_threads
-from .loop import StepFn, TrainingLoop
+from .loop import UNBOUNDED, StepFn, TrainingLoop, iteration_budget
 from .schedules import LR_SCHEDULES, LRDecay
 from .sources import MarginalBatches
 
@@ -27,6 +27,8 @@ __all__ = [
     "StepFn",
     "TrainingDivergedError",
     "TrainingLoop",
+    "UNBOUNDED",
+    "iteration_budget",
     "float32_default",
     "resolve_device",
     "torch_threads",

@@ -178,7 +178,10 @@ def check_callbacks(callbacks: Sequence[Any] | None, estimator: Any) -> None:
     name = type(estimator).__name__
     callbacks = list(callbacks or ())
     written = {cb.name for cb in callbacks if isinstance(cb, HeldOutScoring)}
-    if getattr(estimator, "validation_fraction", None) is not None:
+    if (
+        getattr(estimator, "validation_fraction", None) is not None
+        or getattr(estimator, "early_stopping", False) is True
+    ):
         written.add("valid_loss")
     written |= {f"{key}_best" for key in written}
     for cb in callbacks:

@@ -35,9 +35,27 @@ from tqdm.auto import tqdm
 from ..exceptions import TrainingDivergedError
 from .interrupts import InterruptGuard
 
-__all__ = ["TrainingLoop", "StepFn"]
+__all__ = ["UNBOUNDED", "StepFn", "TrainingLoop", "iteration_budget"]
 
 StepFn = Callable[[int], Mapping[str, torch.Tensor]]
+
+#: The iteration count of a phase bounded by time alone (no phase ever reaches it).
+UNBOUNDED = 2**62
+
+
+def iteration_budget(max_iter: int | None, max_time: float | None, cap: int) -> int:
+    """Iterations of a phase whose count the user gave as ``max_iter`` (an int or None).
+
+    The rule every iteration parameter of every estimator follows (``max_iter``, WIN's and
+    Generative's ``transform_max_iter``, ``add_input(max_iter=)``): an integer is honoured
+    as given; None means ``cap`` (the method's measured default) when there is no time
+    limit, and no count at all when ``max_time`` is set, so a user who gives more time
+    gets more training: the phase runs until its share of ``max_time`` is spent (or a
+    callback such as ``EarlyStopping`` stops it).
+    """
+    if max_iter is not None:
+        return int(max_iter)
+    return int(cap) if max_time is None else UNBOUNDED
 
 
 class TrainingLoop:
@@ -143,6 +161,8 @@ class TrainingLoop:
         train_loss: str | None = None,
         validate: Callable[[], float] | None = None,
         validate_every: int = 50,
+        n_iter_no_change: int | None = None,
+        on_best: Callable[[], None] | None = None,
     ) -> tuple[str, int]:
         """Call ``step(i)`` for i = 0, 1, ... until ``n_iter`` or ``deadline``.
 
@@ -164,10 +184,17 @@ class TrainingLoop:
             as ``valid_loss`` (with ``valid_loss_best``) on every row whose ``epoch`` is a
             multiple of ``validate_every`` (and on the phase's last row).
         validate_every : int, default=50
+        n_iter_no_change : int or None
+            Early stopping: the phase stops when this many held-out scores in a row were
+            no lower than the best so far (reason ``"early_stopping"``). None never stops
+            on them.
+        on_best : callable or None
+            Called after every held-out score that is the phase's best so far (to keep that
+            model: :meth:`NeuralBarycenter._run` restores it at the end of the phase).
 
         Returns
         -------
-        reason : {"max_iter", "max_time", "callback", "interrupted"}
+        reason : {"max_iter", "max_time", "early_stopping", "callback", "interrupted"}
             Why the phase stopped.
         n_done : int
             Iterations run (and rows written) by this call.
@@ -193,6 +220,7 @@ class TrainingLoop:
         done_before = sum(1 for row in history if row.get("phase") == phase)
         state = _PhaseState(phase, done_before, len(history), train_loss)
         state.validate, state.validate_every = validate, max(int(validate_every), 1)
+        state.n_iter_no_change, state.on_best = n_iter_no_change, on_best
         bar = _Bar(self.verbose, phase, n_iter, deadline)
         per_iteration = bool(self.callbacks)
         reason = "max_iter"
@@ -216,10 +244,11 @@ class TrainingLoop:
                         == 0
                         or i == n_iter
                     )
+                    stalled = False
                     if per_iteration:
                         self._flush(buffer, state, bar)
                         if due:
-                            self._validate(state)
+                            stalled = self._validate(state)
                         with bar.external_write(self.callbacks):
                             self._notify("on_epoch_end")
                     elif (
@@ -227,8 +256,11 @@ class TrainingLoop:
                     ):
                         self._flush(buffer, state, bar)
                         if due:
-                            self._validate(state)
+                            stalled = self._validate(state)
                         last_flush = time.perf_counter()
+                    if stalled:
+                        reason = "early_stopping"
+                        break
         except KeyboardInterrupt:
             reason = "interrupted" if guard.interrupted else "callback"
             # a Ctrl-C may land in the __exit__ of a torch.no_grad() block of the step
@@ -311,8 +343,11 @@ class TrainingLoop:
                 history.record("train_loss_best", best)
             buffer.clear()
 
-    def _validate(self, state: _PhaseState) -> None:
-        """Score the current model on the held-out rows; record it in the last row."""
+    def _validate(self, state: _PhaseState) -> bool:
+        """Score the current model on the held-out rows; record it in the last row.
+
+        Returns whether early stopping ends the phase (``n_iter_no_change`` scores in a
+        row without a new best)."""
         value = float(state.validate())
         if not np.isfinite(value):
             raise TrainingDivergedError(
@@ -325,6 +360,10 @@ class TrainingLoop:
         with self.interrupts.deferred():
             self.history.record("valid_loss", value)
             self.history.record("valid_loss_best", best)
+        state.n_no_change = 0 if best else state.n_no_change + 1
+        if best and state.on_best is not None:
+            state.on_best()
+        return state.n_iter_no_change is not None and state.n_no_change >= state.n_iter_no_change
 
 
 class _PhaseState:
@@ -342,6 +381,9 @@ class _PhaseState:
         self.valid_best = math.inf
         self.validate: Callable[[], float] | None = None
         self.validate_every = 50
+        self.n_iter_no_change: int | None = None
+        self.on_best: Callable[[], None] | None = None
+        self.n_no_change = 0
         self.last: dict[str, float] = {}
 
 
@@ -380,7 +422,8 @@ class _Bar:
             return
         elapsed = time.perf_counter() - self.start
         progress = self.done / self.n_iter
-        budget = f"{self.done}/{self.n_iter} it"
+        total = f"/{self.n_iter}" if self.n_iter < UNBOUNDED else ""
+        budget = f"{self.done}{total} it"
         if self.span is not None:
             progress = max(progress, elapsed / self.span)
             budget += f", {elapsed:.1f}/{self.span:.1f} s"

@@ -285,7 +285,8 @@ class TrainingStateMixin:
             As in :meth:`fit`; the inputs must have the fitted number of inputs and
             features (they may be new rows: a stream).
         n_iter : int, optional
-            Iterations of the main phase in this call; None runs ``max_iter``.
+            Iterations of the main phase in this call; None runs what ``max_iter`` gives
+            (left at None: the method's default count, or until ``max_time``).
 
         Returns
         -------
@@ -307,14 +308,38 @@ class TrainingStateMixin:
         return self
 
     # ------------------------------------------------------------------ validation split
+    #: Whether ``early_stopping="auto"`` stops this method early on small inputs: where
+    #: longer training was measured to overfit them (WIN; benchmarks/results/ave_digits.md).
+    _EARLY_STOPPING_AUTO = False
+    #: Small inputs for "auto": the smallest input has at least the first and fewer than the
+    #: second number of rows (fewer than 200 leave a held-out tenth of under 20 rows, which
+    #: scores nothing but noise).
+    _EARLY_STOPPING_ROWS = (200, 2000)
+    #: The share held out for early stopping when ``validation_fraction`` is None
+    #: (scikit-learn's default ``validation_fraction``).
+    _EARLY_STOPPING_FRACTION = 0.1
+
+    def _uses_early_stopping(self, marginals: Sequence[np.ndarray]) -> bool:
+        """``early_stopping`` resolved for these inputs ("auto": small inputs only)."""
+        flag = getattr(self, "early_stopping", False)
+        if isinstance(flag, str):  # "auto"
+            low, high = self._EARLY_STOPPING_ROWS
+            return self._EARLY_STOPPING_AUTO and low <= min(len(m) for m in marginals) < high
+        return bool(flag)
+
     def _hold_out(self, marginals: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Split off ``validation_fraction`` of every input's rows (seeded); return the rest.
 
         The held-out rows (data units) are kept for :meth:`_held_out_objective` during fit.
         With ``sample_weight`` the training rows keep their weights and the held-out rows
         are redrawn in proportion to theirs (an unweighted sample of the held-out part).
+        Early stopping (``early_stopping``) holds out ``_EARLY_STOPPING_FRACTION`` when
+        ``validation_fraction`` is None.
         """
         fraction = getattr(self, "validation_fraction", None)
+        self._early_stop = self._uses_early_stopping(marginals)
+        if fraction is None and self._early_stop:
+            fraction = self._EARLY_STOPPING_FRACTION
         self._valid_rows = None
         if fraction is None:
             return list(marginals)
