@@ -67,7 +67,7 @@ def run_one(method: str, family: str, d: int, seed: int, args) -> dict:
     )
     est = METHODS[method](args.max_time, seed)
     t0 = time.perf_counter()
-    est.fit(bench.X, bench.y)
+    est.fit(bench.marginals, bench.weights)
     fit_s = time.perf_counter() - t0
     load = os.getloadavg()[0]
     fresh = bench.sample_marginals(10_000, random_state=seed + 1000)
