@@ -46,6 +46,7 @@ METHODS = {
     "gaussian": lambda t, s: GaussianBarycenter(),
     "free_support": lambda t, s: FreeSupportBarycenter(random_state=s),
     "not": lambda t, s: NOTBarycenter(max_time=t, random_state=s),
+    "not_qf": lambda t, s: NOTBarycenter(max_time=t, random_state=s, map__quantile_features=True),
     "icnn": lambda t, s: ICNNBarycenter(max_time=t, random_state=s),
     "win": lambda t, s: WINBarycenter(max_time=t, random_state=s),
     "generative": lambda t, s: GenerativeBarycenter(max_time=t, random_state=s),
