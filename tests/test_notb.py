@@ -471,6 +471,13 @@ def test_marginal_quantiles_are_the_normal_scores_of_the_rows():
     assert torch.equal(q.forward_one(x, 1), q(torch.stack([x, x]))[1])
     far = q.forward_one(torch.tensor([[-5.0, 5.0]]), 0)
     assert far[0, 0] == q.scores[0] and far[0, 1] == q.scores[-1]
+    # the knots are the rows' quantiles, also past the 64 columns sorted at a time
+    wide = [rng.standard_normal((500, 70)) ** 3 for _ in range(2)]
+    q = MarginalQuantiles(2, 70)
+    q.set_(wide)
+    u = stats.norm.cdf(q.scores.numpy().astype(np.float64))
+    want = np.quantile(wide[1], u, axis=0).T
+    np.testing.assert_allclose(q.knots[1].numpy(), want, rtol=1e-5, atol=1e-5)
 
 
 def test_quantile_features_let_a_map_follow_a_steep_edge():
