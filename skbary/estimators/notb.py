@@ -87,10 +87,10 @@ class NOTBarycenter(NeuralBarycenter):
         (False; True also feeds the MLP every coordinate's normal score under input k's
         training marginals, :class:`~skbary.nn.maps.MarginalQuantiles`, which lets the maps
         follow optimal maps that are steep where a bounded input piles its mass against an
-        edge: product measures D = 8, family (a) seed 0, weighted L2-UVP 0.62% against
-        1.08% after 2,000 iterations; rotated family (b) seed 1, 0.88% against 0.95% after
-        1,500; ``benchmarks/results/nongaussian.md``; not for Gaussian plans). A user's
-        network is used as given (no skip, no identity start).
+        edge: product measures D = 8, family (a), weighted L2-UVP 0.62% and 0.69% against
+        1.08% and 1.45% after 2,000 iterations (seeds 0, 1); no gain under a rotation,
+        family (b), 0.99% both; ``benchmarks/results/nongaussian.md``; not for Gaussian
+        plans). A user's network is used as given (no skip, no identity start).
     potential : None, nn.Module subclass or instance, or callable, default=None
         The network of the functions g_k of the congruent potentials
         ``f_k = g_k - sum_j a_j g_j`` (one per input; rows of ``n_features_out`` columns
