@@ -46,6 +46,7 @@ METHODS = {
     "gaussian": lambda t, s: GaussianBarycenter(),
     "free_support": lambda t, s: FreeSupportBarycenter(random_state=s),
     "not": lambda t, s: NOTBarycenter(max_time=t, random_state=s),
+    "not_qf": lambda t, s: NOTBarycenter(max_time=t, random_state=s, map__quantile_features=True),
     "icnn": lambda t, s: ICNNBarycenter(max_time=t, random_state=s),
     "win": lambda t, s: WINBarycenter(max_time=t, random_state=s),
     "generative": lambda t, s: GenerativeBarycenter(max_time=t, random_state=s),
@@ -67,7 +68,7 @@ def run_one(method: str, family: str, d: int, seed: int, args) -> dict:
     )
     est = METHODS[method](args.max_time, seed)
     t0 = time.perf_counter()
-    est.fit(bench.X, bench.y)
+    est.fit(bench.marginals, bench.weights)
     fit_s = time.perf_counter() - t0
     load = os.getloadavg()[0]
     fresh = bench.sample_marginals(10_000, random_state=seed + 1000)

@@ -1,35 +1,144 @@
-"""Per-coordinate split of the error on a product-measure instance (issue 15 diagnostic).
+"""Where the error of a neural map sits on a product-measure instance (issue 15 diagnostic).
 
-python -m benchmarks.diag_nongaussian
+One fit of NOT or ICNN with its defaults plus ``--set name=value`` overrides; every
+``--every`` iterations the weighted L2-UVP of the current maps (NOT: of the averaged maps
+that fit would keep) on fresh rows, so the curve says under-trained (still falling) or
+biased (flat); at the end the L2-UVP split by coordinate and by the input rows' quantile
+band (tails against bulk) in % of the barycenter's total variance, and the marginal W2 of
+``sample``. One JSON line per fit is appended to ``--out``.
+
+    python -m benchmarks.diag_nongaussian --method not --family a --seed 0 --max-iter 1500
+    python -m benchmarks.diag_nongaussian --method not --set lr_decay=0.1 --set map__activation=celu
 """
 
-import os
+from __future__ import annotations
 
+import argparse
+import ast
+import json
+import os
+import time
+
+import joblib
 import numpy as np
 import torch
+from skorch.callbacks import Callback
 
-from skbary import GaussianBarycenter, NOTBarycenter
+from skbary import GaussianBarycenter, ICNNBarycenter, NOTBarycenter
 from skbary.datasets import make_product_measures
 from skbary.metrics import marginal_w2
 
+BANDS = (0.0, 0.01, 0.05, 0.25, 0.75, 0.95, 0.99, 1.0)
+WEIGHTS = (0.2, 0.3, 0.5)
 
-def main() -> None:
+
+def l2_parts(est, bench, fresh) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted squared error per (axis-frame) coordinate, per quantile band of the rows in
+    that coordinate and per (input, coordinate), in % of the barycenter's total variance."""
+    tv = np.trace(bench.barycenter_cov)
+    coord = np.zeros(bench.n_features)
+    band = np.zeros(len(BANDS) - 1)
+    per_input = np.zeros((bench.n_marginals, bench.n_features))
+    for k, (a, X) in enumerate(zip(bench.weights, fresh)):
+        err = bench.to_axes(est.transform(X, k) - bench.map_to_barycenter(X, k)) ** 2
+        coord += a * 100 * err.mean(0) / tv
+        per_input[k] = a * 100 * err.mean(0) / tv
+        Z = bench.to_axes(X)
+        u = np.argsort(np.argsort(Z, axis=0), axis=0) / len(Z)
+        for b in range(len(BANDS) - 1):
+            inside = (u >= BANDS[b]) & (u < BANDS[b + 1])
+            band[b] += a * 100 * (err * inside).sum() / len(Z) / tv
+    return coord, band, per_input
+
+
+class Curve(Callback):
+    """L2-UVP of the current (NOT: averaged) maps every ``every`` iterations."""
+
+    def __init__(self, bench, fresh, every: int) -> None:
+        self.bench, self.fresh, self.every, self.points = bench, fresh, every, []
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        i = len(net.history)
+        if i % self.every:
+            return
+        ema = getattr(net, "_ema", None)
+        saved = None
+        if ema is not None:
+            params = list(net.maps_.parameters())
+            saved = [p.detach().clone() for p in params]
+            with torch.no_grad():
+                for p, e in zip(params, ema):
+                    p.copy_(e)
+        try:
+            coord, _, _ = l2_parts(net, self.bench, self.fresh)
+        finally:
+            if saved is not None:
+                with torch.no_grad():
+                    for p, s in zip(params, saved):
+                        p.copy_(s)
+        self.points.append((i, round(float(net.history[-1]["time"]), 1), round(coord.sum(), 3)))
+
+
+def _value(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--method", default="not", choices=["not", "icnn", "gaussian"])
+    p.add_argument("--family", default="a", choices=["a", "b"])
+    p.add_argument("--d", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-rows", type=int, default=5000)
+    p.add_argument("--max-iter", type=int, default=1500)
+    p.add_argument("--max-time", type=float, default=None)
+    p.add_argument("--every", type=int, default=250)
+    p.add_argument("--laws", nargs="+", default=None, help="law names (default: all)")
+    p.add_argument("--set", action="append", default=[], help="estimator setting name=value")
+    p.add_argument("--tag", default="")
+    p.add_argument("--out", default="/tmp/diag_nongaussian.jsonl")
+    p.add_argument("--save", default=None, help="pickle the fitted estimator here")
+    args = p.parse_args(argv)
     torch.set_num_threads(1)
-    b = make_product_measures(3, 8, 5000, weights=[0.2, 0.3, 0.5], random_state=0)
-    print(b.law_names)
-    for est in [GaussianBarycenter(), NOTBarycenter(max_time=60, random_state=0)]:
-        est.fit(b.X, b.y)
-        Y = est.sample(20000, random_state=0)
-        per = np.array(marginal_w2(Y, b)["marginal_w2_per_coordinate"])
-        fresh = b.sample_marginals(5000, random_state=1)
-        tv = np.trace(b.barycenter_cov)
-        l2 = sum(
-            a * 100 * ((est.transform(X, k) - b.map_to_barycenter(X, k)) ** 2).mean(0) / tv
-            for k, (a, X) in enumerate(zip(b.weights, fresh))
-        )
-        print(type(est).__name__, "load", os.getloadavg()[0])
-        print("  margW2 per coord", np.round(per, 3))
-        print("  L2-UVP per coord", np.round(l2, 3), "sum", l2.sum().round(3))
+    bench = make_product_measures(
+        3, args.d, args.n_rows, laws=args.laws, weights=WEIGHTS,
+        rotation=args.family == "b", random_state=args.seed,
+    )  # fmt: skip
+    fresh = bench.sample_marginals(5000, random_state=args.seed + 1000)
+    settings = dict(s.split("=", 1) for s in args.set)
+    settings = {k: _value(v) for k, v in settings.items()}
+    curve = Curve(bench, fresh, args.every)
+    if args.method == "gaussian":
+        est = GaussianBarycenter()
+    else:
+        cls = NOTBarycenter if args.method == "not" else ICNNBarycenter
+        est = cls(
+            max_iter=args.max_iter, max_time=args.max_time, random_state=args.seed,
+            callbacks=[curve], **settings,
+        )  # fmt: skip
+    t0 = time.perf_counter()
+    est.fit(bench.marginals, bench.weights)
+    fit_s = time.perf_counter() - t0
+    coord, band, per_input = l2_parts(est, bench, fresh)
+    mw2 = marginal_w2(est.sample(20000, random_state=args.seed), bench)["marginal_w2"]
+    row = {
+        "tag": args.tag, "method": args.method, "family": args.family, "d": args.d,
+        "seed": args.seed, "n_rows": args.n_rows, "settings": settings,
+        "n_iter": getattr(est, "n_iter_", None), "fit_s": round(fit_s, 1),
+        "load": round(os.getloadavg()[0], 1), "l2": round(coord.sum(), 3),
+        "marg_w2": round(mw2, 3), "coord": np.round(coord, 3).tolist(),
+        "band": np.round(band, 3).tolist(),
+        "per_input": np.round(per_input, 3).tolist(), "curve": curve.points,
+        "laws": bench.law_names.tolist(),
+    }  # fmt: skip
+    if args.save:
+        joblib.dump(est, args.save)
+    print(json.dumps(row), flush=True)
+    with open(args.out, "a") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

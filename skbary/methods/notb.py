@@ -71,7 +71,12 @@ ROLES: dict[str, Role] = {
     "map": Role(
         "map",
         "the transport map T_k of each input",
-        defaults={"hidden_layer_sizes": (128, 128), "activation": "relu", "skip": True},
+        defaults={
+            "hidden_layer_sizes": (128, 128),
+            "activation": "relu",
+            "skip": True,
+            "quantile_features": False,
+        },
         reserved=("noise_dim", "init_std", "min_log_std", "max_log_std"),
     ),
     "potential": Role(
@@ -158,9 +163,18 @@ def default_map(n_models: int, n_features_in: int, plans: Plans) -> Callable[...
         activation: str = "relu",
         skip: bool = True,
         init_scale: float = 0.1,
+        quantile_features: bool = False,
     ) -> nn.Module:
         D = plans.n_features_out
+        if not isinstance(quantile_features, bool | np.bool_):
+            raise ValueError(
+                f"map__quantile_features must be True or False, got {quantile_features!r}."
+            )
         if plans.kind == "gaussian":
+            if quantile_features:
+                raise ValueError(
+                    "map__quantile_features=True is not available for plan='gaussian'."
+                )
             return BatchedGaussianMap(
                 n_models, n_features_in, D, hidden_layer_sizes, activation, skip, init_scale,
                 init_std=plans.init_std, min_log_std=plans.min_log_std,
@@ -169,7 +183,7 @@ def default_map(n_models: int, n_features_in: int, plans: Plans) -> Callable[...
         return BatchedMap(
             n_models, n_features_in, D, hidden_layer_sizes, activation,
             noise_dim=plans.noise_dim if plans.kind == "stochastic" else 0,
-            skip=skip, init_scale=init_scale,
+            skip=skip, init_scale=init_scale, quantile_features=quantile_features,
         )  # fmt: skip
 
     return build

@@ -34,7 +34,75 @@ from .affine import identity_skip
 from .init import last_linear, scale_
 from .mlp import BatchedMLP
 
-__all__ = ["BatchedMap", "BatchedGaussianMap", "kl_to_gaussian"]
+__all__ = ["BatchedMap", "BatchedGaussianMap", "MarginalQuantiles", "kl_to_gaussian"]
+
+
+class MarginalQuantiles(nn.Module):
+    """Per input and coordinate, the normal scores ``z = Phi^-1(F^_kj(x_j))`` of the rows.
+
+    ``F^_kj`` is input k's empirical distribution function of coordinate j, interpolated
+    linearly between ``n_knots`` of its quantiles at levels evenly spaced in z (so the knots
+    are dense in the tails), and clamped beyond the outermost knots. Where a law piles its
+    mass against an edge (arcsine, uniform) the scores spread the rows that lie close
+    together in x, which lets a network in front of them follow the steep optimal maps of
+    such laws (``Q(F_k(x))``, of unbounded slope at the edge); where a law is Gaussian the
+    scores are an affine function of x.
+
+    Unset (all zero) until :meth:`set_` is called with the K inputs' rows.
+    """
+
+    def __init__(self, n_models: int, n_features: int, n_knots: int = 129) -> None:
+        super().__init__()
+        if int(n_knots) < 2:
+            raise ValueError(f"n_knots must be >= 2, got {n_knots}.")
+        K, d, Q = int(n_models), int(n_features), int(n_knots)
+        self.register_buffer("knots", torch.zeros(K, d, Q))
+        self.register_buffer("scores", torch.zeros(Q))
+        self.register_buffer("is_set", torch.zeros((), dtype=torch.bool))
+
+    @torch.no_grad()
+    def set_(self, rows: Sequence) -> None:
+        """Knots from the rows of every input (K arrays or tensors of shape (n_k, d))."""
+        K, d, Q = self.knots.shape
+        if len(rows) != K:
+            raise ValueError(f"expected the rows of {K} inputs, got {len(rows)}.")
+        n = min(len(r) for r in rows)
+        if n < 2:
+            raise ValueError("every input needs at least 2 rows for its marginal quantiles.")
+        normal = torch.distributions.Normal(0.0, 1.0)
+        top = float(normal.icdf(torch.tensor(1.0 - 0.5 / n, dtype=torch.float64)))
+        z = torch.linspace(-top, top, Q, dtype=torch.float64)
+        u = normal.cdf(z)
+        for k, r in enumerate(rows):
+            x = torch.as_tensor(r)
+            pos = u * (x.shape[0] - 1)  # linear interpolation between order statistics
+            lo = pos.floor().long()
+            hi = (lo + 1).clamp(max=x.shape[0] - 1)
+            w = (pos - lo).unsqueeze(1)
+            for j in range(0, d, 64):  # sorted 64 columns at a time: bounded memory
+                xs = torch.sort(x[:, j : j + 64].to(torch.float64), dim=0).values
+                q = xs[lo] * (1 - w) + xs[hi] * w  # (Q, columns)
+                self.knots[k, j : j + 64] = q.T.to(self.knots)
+        self.scores.copy_(z.to(self.scores))
+        self.is_set.fill_(True)
+
+    def _scores(self, x: torch.Tensor, knots: torch.Tensor) -> torch.Tensor:
+        # x (..., B, d) with knots (..., d, Q) -> (..., B, d)
+        Q = knots.shape[-1]
+        xt = x.transpose(-1, -2).contiguous()  # (..., d, B)
+        i = torch.searchsorted(knots, xt).clamp(1, Q - 1)
+        x0, x1 = knots.gather(-1, i - 1), knots.gather(-1, i)
+        z0, z1 = self.scores[i - 1], self.scores[i]
+        t = ((xt - x0) / (x1 - x0).clamp_min(1e-12)).clamp(0.0, 1.0)
+        return (z0 + t * (z1 - z0)).transpose(-1, -2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores of rows x (K, B, d) -> (K, B, d), input k's knots on block k."""
+        return self._scores(x, self.knots)
+
+    def forward_one(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """Scores of rows x (B, d) of input k -> (B, d)."""
+        return self._scores(x, self.knots[k])
 
 
 class BatchedMap(nn.Module):
@@ -62,6 +130,10 @@ class BatchedMap(nn.Module):
     init_scale : float, default=0.1
         Factor on the initial weights of the MLP's last layer (small: the map starts close
         to its affine part).
+    quantile_features : bool, default=False
+        Also feed the MLP the normal scores of x under every input's marginals
+        (:class:`MarginalQuantiles`, set from the training rows by
+        :meth:`set_quantiles_`): rows ``[x, z(x)[, s]]``.
     """
 
     def __init__(
@@ -74,6 +146,7 @@ class BatchedMap(nn.Module):
         noise_dim: int = 0,
         skip: bool = True,
         init_scale: float = 0.1,
+        quantile_features: bool = False,
     ) -> None:
         super().__init__()
         if int(noise_dim) < 0:
@@ -82,11 +155,26 @@ class BatchedMap(nn.Module):
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.noise_dim = int(noise_dim)
+        self.quantiles = MarginalQuantiles(n_models, in_features) if quantile_features else None
+        extra = self.in_features if quantile_features else 0
         self.mlp = BatchedMLP(
-            n_models, in_features + self.noise_dim, out_features, hidden_layer_sizes, activation
-        )
+            n_models, in_features + extra + self.noise_dim, out_features, hidden_layer_sizes,
+            activation,
+        )  # fmt: skip
         scale_(last_linear(self.mlp), init_scale)
         self.skip = identity_skip(n_models, in_features, out_features) if skip else None
+
+    def set_quantiles_(self, rows: Sequence) -> None:
+        """Set the marginal quantiles of the ``quantile_features`` from the K inputs' rows
+        (once: a warm start keeps them, so the maps stay the functions they were)."""
+        if self.quantiles is not None and not bool(self.quantiles.is_set):
+            self.quantiles.set_(rows)
+
+    def _with_scores(self, x: torch.Tensor, inp: torch.Tensor, k: int | None) -> torch.Tensor:
+        if self.quantiles is None:
+            return inp
+        z = self.quantiles(x) if k is None else self.quantiles.forward_one(x, k)
+        return torch.cat([inp[..., : self.in_features], z, inp[..., self.in_features :]], -1)
 
     @property
     def stochastic(self) -> bool:
@@ -111,7 +199,7 @@ class BatchedMap(nn.Module):
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """Images: x (K, B, in) [and noise (K, B, noise_dim)], or rows [x, s] -> (K, B, out)."""
         x, inp = self._split(x, noise)
-        h = self.mlp(inp)
+        h = self.mlp(self._with_scores(x, inp, None))
         if self.skip is not None:
             h = h + self.skip(x)
         return h
@@ -121,7 +209,7 @@ class BatchedMap(nn.Module):
     ) -> torch.Tensor:
         """Map k alone: x (B, in) [and noise (B, noise_dim)], or rows [x, s] -> (B, out)."""
         x, inp = self._split(x, noise)
-        h = self.mlp.forward_one(inp, k)
+        h = self.mlp.forward_one(self._with_scores(x, inp, k), k)
         if self.skip is not None:
             h = h + self.skip.forward_one(x, k)
         return h
