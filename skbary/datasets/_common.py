@@ -65,7 +65,14 @@ class _Benchmark:
 
     @property
     def X(self) -> NDArray[np.float64]:
-        """All rows of all inputs, input after input (the flat form)."""
+        """All rows of all inputs, input after input (the flat form).
+
+        The flat form carries no barycenter weights: fit with
+        ``fit(bench.X, bench.y, weights=bench.weights)`` (or ``fit(bench.marginals,
+        bench.weights)``). ``fit(bench.X, bench.y)`` alone solves the uniform-weight
+        barycenter, which is not this benchmark's truth when its weights are not uniform
+        (benchmarks/results/nongaussian.md withdrew rows measured that way).
+        """
         return stack(self.marginals)[0]
 
     @property
