@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 if res.returncode != 0:
                     raise RuntimeError(f"{method}/{source}/{seed} failed:\n{res.stderr[-3000:]}")
                 row = json.loads(res.stdout.strip().splitlines()[-1])
-                row["load"] = round(__import__("os").getloadavg()[0], 1)
+                row["load"] = round(os.getloadavg()[0], 1)
                 rows.append(row)
                 print(
                     f"{method:10s} {source:8s} seed {seed}: BW2-UVP {row['bw_uvp']:.3f}  "

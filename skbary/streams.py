@@ -109,10 +109,30 @@ def _first_item(item: Any, lists: bool = True) -> Any:
     return item
 
 
+def _untensor(obj: Any) -> Any:
+    """A torch tensor as a numpy array (detached, on the host); anything else unchanged.
+
+    Users hold data and weights as tensors, some with ``requires_grad`` (numpy refuses
+    those) or on a GPU (numpy cannot read those).
+    """
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().numpy()
+    return obj
+
+
 def _as_numpy(x: Any) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
+    return np.asarray(_untensor(x))
+
+
+def _kind_of(src: Any) -> str:
+    """The kind of a stream's source: "indexed", "dataset", "loader" or "callable"."""
+    if _is_indexed(src):
+        return "indexed"
+    if isinstance(src, torch.utils.data.DataLoader):
+        return "loader"
+    if isinstance(src, torch.utils.data.Dataset):
+        return "dataset"
+    return "callable"
 
 
 def _release_pages(arr: np.ndarray) -> None:
@@ -177,6 +197,7 @@ class InputStream:
         self.n_features: int | None = None
         self._loader_iter: Iterator[Any] | None = None
         self._leftover: np.ndarray | None = None
+        self.kind = _kind_of(source)  # "indexed", "dataset", "loader" or "callable"
 
     def __repr__(self) -> str:
         src = self.source
@@ -188,18 +209,6 @@ class InputStream:
         return f"InputStream({what}, n_subsample={self.n_subsample})"
 
     # ------------------------------------------------------------------ what it is
-    @property
-    def kind(self) -> str:
-        """The kind of source: "indexed", "dataset", "loader" or "callable"."""
-        src = self.source
-        if _is_indexed(src):
-            return "indexed"
-        if isinstance(src, torch.utils.data.DataLoader):
-            return "loader"
-        if isinstance(src, torch.utils.data.Dataset):
-            return "dataset"
-        return "callable"
-
     @property
     def n_rows(self) -> int | None:
         """Rows in the source, None where it has no count (callables, iterable loaders)."""
@@ -217,6 +226,7 @@ class InputStream:
     def bind(self, name: str) -> InputStream:
         """Check the settings and the source, name the input for error messages."""
         self.name = name
+        self.kind = _kind_of(self.source)  # once per fit, not per draw
         for key in ("n_subsample", "cache_rows"):
             value = getattr(self, key)
             if value is None and key == "cache_rows":

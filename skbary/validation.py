@@ -24,11 +24,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from numpy.typing import ArrayLike, NDArray
 from sklearn.utils.validation import check_array, check_random_state
 
-from .streams import as_stream, is_stream
+from .streams import _untensor, as_stream, is_stream
 
 __all__ = [
     "stack",
@@ -41,17 +40,6 @@ __all__ = [
 ]
 
 MIN_ROWS_PER_INPUT = 2
-
-
-def _untensor(obj: Any) -> Any:
-    """A torch tensor as a numpy array (detached, on the host); anything else unchanged.
-
-    Users hold data and weights as tensors, some with ``requires_grad`` (numpy refuses
-    those) or on a GPU (numpy cannot read those).
-    """
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().numpy()
-    return obj
 
 
 def stack(marginals: Sequence[ArrayLike]) -> tuple[NDArray, NDArray[np.int64]]:

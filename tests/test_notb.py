@@ -24,12 +24,7 @@ from tests.user_modules import UserConv, UserMLP, image_inputs, params_changed
 FAST = dict(batch_size=256, n_map_steps=2, max_iter=150, random_state=0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,7 @@ from skbary.streams import InputStream, StreamCache, is_stream
 from skbary.training import MarginalBatches
 from tests.fast_params import FAST_PARAMS, estimator_classes
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,8 @@ class MarginalBatches:
         self.data = torch.as_tensor(data, dtype=dtype, device=device)
         self.counts = torch.as_tensor(sizes, device=device)
         self._streamed = [k for k, c in enumerate(self.streams) if c is not None]
+        # refill before a batch would use more rows than the smallest cache holds
+        self._refill_at = min((self.streams[k].rows for k in self._streamed), default=0)
         self._drawn = 0  # rows drawn from the streams' caches since their last refill
         self.generator = generator
         self.device = device
@@ -86,7 +88,7 @@ class MarginalBatches:
         batch would use more rows than they hold.
         """
         if self._streamed:
-            if self._drawn + batch_size > min(self.streams[k].rows for k in self._streamed):
+            if self._drawn + batch_size > self._refill_at:
                 self.refill()
             self._drawn += batch_size
         u = torch.rand((self.n_marginals, batch_size), generator=self.generator, device=self.device)
