@@ -238,14 +238,19 @@ class NWBIteration:
     ``f``, ``g`` follow the convex-role interface (:func:`check_potentials`); ``h`` maps the
     rows ``generator_input(z, a)`` to barycenter points; ``data`` holds the standardised
     inputs; every draw goes through ``generator``.
+
+    With ``h=None`` and ``target`` (``draw(B) -> (K, B, d)``) the barycenter is fixed: its
+    points are drawn from ``target`` and no h step is taken. That is the W2 dual of
+    Makkuva et al. (2020) between each input and a given law, which
+    :func:`~skbary.solvers.fit_convex_maps` solves.
     """
 
     f: nn.Module
     g: nn.Module
-    h: nn.Module
+    h: nn.Module | None
     opt_f: torch.optim.Optimizer
     opt_g: torch.optim.Optimizer
-    opt_h: torch.optim.Optimizer
+    opt_h: torch.optim.Optimizer | None
     data: MarginalBatches
     weights: torch.Tensor  # (K,), the barycenter weights (NWB-I)
     weight_pool: torch.Tensor | None  # (P, K): NWB-II's training weights, one per row
@@ -255,6 +260,7 @@ class NWBIteration:
     convexity_penalty: float  # lambda
     latent: str  # "gaussian" or "uniform"
     generator: torch.Generator
+    target: Callable[[int], torch.Tensor] | None = None  # the fixed barycenter (h=None)
 
     def g_step(self, y: torch.Tensor, ctx: torch.Tensor | None) -> torch.Tensor:
         """Decrease (10) + lambda R(g) over g; returns lambda R(g) (before the step)."""
@@ -293,6 +299,8 @@ class NWBIteration:
 
     def __call__(self, i: int) -> Mapping[str, torch.Tensor]:
         B, gen, dev = self.batch_size, self.generator, self.data.device
+        if self.h is None:  # a fixed barycenter: f and g steps only
+            return self._potential_steps(self.data.draw(B), self.target(B), None, None)
         z = draw_latent((B, self.data.n_features), self.latent, gen, dev)
         y = self.data.draw(B)  # (K, B, d)
         if self.weight_pool is not None:
@@ -304,13 +312,20 @@ class NWBIteration:
         inputs = generator_input(z, a)
         with torch.no_grad():
             x = self.h(inputs).unsqueeze(0).expand(y.shape[0], -1, -1)
+        losses = self._potential_steps(y, x, ctx, ctx2)
+        return {**losses, "h": self.h_step(inputs, a_kb, ctx)}
+
+    def _potential_steps(
+        self, y: torch.Tensor, x: torch.Tensor, ctx: torch.Tensor | None, ctx2
+    ) -> dict[str, torch.Tensor]:
+        """K2 times (K1 g steps, one f step) on inputs y and barycenter points x, both
+        (K, B, d); the losses ``{"g", "f"}`` of (10)."""
         for _ in range(self.n_f_steps):
             for _ in range(self.n_g_steps):
                 penalty = self.g_step(y, ctx)
             with torch.no_grad():
                 G = self.g.gradient(y, ctx)
             fv, loss_f = self.f_step(x, G, ctx2)
-        loss_h = self.h_step(inputs, a_kb, ctx)
         with torch.no_grad():
             loss_g = (fv[:, 1] - (y * G).sum(-1)).mean(1).sum() + penalty.detach()
-        return {"g": loss_g, "f": loss_f.detach(), "h": loss_h}
+        return {"g": loss_g, "f": loss_f.detach()}
