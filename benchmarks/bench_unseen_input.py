@@ -2,7 +2,9 @@
 
 Fit on inputs 0-2 (weights 0.2, 0.3, 0.5), then ``add_input`` the fourth; compare the
 weighted L2-UVP of the fitted maps with the L2-UVP of the new map, both against the true OT
-maps onto the three-input barycenter. Results: ``benchmarks/results/unseen_input.md``.
+maps onto the three-input barycenter. The neural estimators' added maps are gradients of
+input-convex potentials (``skbary.solvers.fit_convex_maps``). Results:
+``benchmarks/results/unseen_input.md``.
 
 Run: ``python benchmarks/bench_unseen_input.py {gauss,free,not,icnn,win} SEEDS BUDGET``,
 e.g. ``python benchmarks/bench_unseen_input.py not 0,1 60``.

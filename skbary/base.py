@@ -660,8 +660,10 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         barycenter uses the closed form (the linear map from the new input's Gaussian to the
         barycenter's); free support solves the exact discrete OT problem onto its support
         and extends the plan's barycentric projection by nearest neighbours; the neural
-        estimators train one max-min OT map (:class:`~skbary.solvers.MaxMinOTSolver`, the
-        solver WIN and Generative use) from the new rows to draws of the fitted barycenter.
+        estimators learn one OT map from the new rows to draws of the fitted barycenter: for
+        the quadratic cost the gradient of an input-convex potential
+        (:func:`~skbary.solvers.fit_convex_maps`, the W2 dual NWB solves), for another cost
+        the max-min map of :class:`~skbary.solvers.MaxMinOTSolver` (WIN's inner solver).
         A later ``fit`` drops the added inputs (their maps were learned onto the old
         barycenter). :class:`~skbary.BarycenterMapper` uses this for groups unseen in fit.
 
@@ -675,8 +677,9 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         sample_weight : array-like of shape (n,), optional
             Row weights of the new input (as in ``fit``).
         max_iter : int, optional
-            Neural estimators: iterations of the map's training (each a potential step and
-            10 map steps); None trains ``_ADDED_MAP_MAX_ITER`` (1000) or until ``max_time``.
+            Neural estimators: iterations of the map's training (convex potentials: 2 f and
+            6 g steps each; max-min: a potential step and 10 map steps); None trains
+            ``_ADDED_MAP_MAX_ITER`` (1000) or until ``max_time``.
         max_time : float, optional
             Neural estimators: seconds the map's training may take.
 
@@ -1506,45 +1509,57 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
     #: ``max_time`` is given; draws of the fitted barycenter it is trained against.
     _ADDED_MAP_MAX_ITER = 1000
     _ADDED_MAP_TARGET_DRAWS = 20_000
-    #: The map returned is an average of its iterates (location-scatter, d = 8, 1,000
-    #: iterations: 1.4 % L2-UVP for the last iterate, 0.7 % for this average).
+    #: The max-min map (non-quadratic costs) is an average of its iterates (location-scatter,
+    #: d = 8, 1,000 iterations: 1.4 % L2-UVP for the last iterate, 0.7 % for this average).
     _ADDED_MAP_EMA_DECAY = 0.999
 
     def _learn_input_map(
         self, X: NDArray, w: NDArray | None, max_iter: int | None, max_time: float | None
     ) -> nn.Module:
-        """One max-min OT map from the new rows to draws of the fitted barycenter (model
-        coordinates), trained in the shared loop: WIN's inner solver, with 10 map steps per
-        potential step, the estimator's ``batch_size`` and an average of the map's
-        iterates."""
-        from .solvers import MaxMinOTSolver, fit_ot_maps
+        """The OT map from the new rows to draws of the fitted barycenter (model coordinates).
+
+        The quadratic cost learns it as the gradient of an input-convex potential
+        (:func:`~skbary.solvers.fit_convex_maps`, the W2 dual NWB solves with the barycenter
+        fixed); another cost trains the max-min solver in the shared loop (WIN's inner
+        solver, 10 map steps per potential step, an average of the map's iterates). Both
+        use the estimator's ``batch_size``.
+        """
+        from .solvers import MaxMinOTSolver, fit_convex_maps, fit_ot_maps
 
         t0 = time.perf_counter()
         d = self.n_features_in_
         rng = check_random_state(self._seed)
-        target = np.asarray(self._sample(self._ADDED_MAP_TARGET_DRAWS, rng), dtype=np.float32)
+        bary = self._added_map_target(self._ADDED_MAP_TARGET_DRAWS, rng)
+        target = np.asarray(bary, dtype=np.float32)
         source = np.asarray(self._to_model(X), dtype=np.float32)
         generator = torch.Generator(device=self.device_).manual_seed(self._seed + 17)
         rows = MarginalBatches(
             [source], self.device_, generator, row_weights=None if w is None else [w]
         )
         draws = MarginalBatches([target], self.device_, generator)
+        n_iter = iteration_budget(max_iter, max_time, self._ADDED_MAP_MAX_ITER)
+        deadline = None if max_time is None else t0 + float(max_time)
+        batch_size = int(getattr(self, "batch_size", 256))
+        cost = getattr(self, "cost", "quadratic")
+        if isinstance(cost, str) and cost == "quadratic":
+            maps, _ = fit_convex_maps(
+                rows.draw, draws.draw, 1, d, n_iter=n_iter, deadline=deadline,
+                batch_size=batch_size, device=self.device_, random_state=self._seed + 17,
+            )  # fmt: skip
+            return maps
         with self._seeded(17):
             solver = MaxMinOTSolver(1, d)
         solver, _ = fit_ot_maps(
-            rows.draw,
-            draws.draw,
-            1,
-            d,
-            n_iter=iteration_budget(max_iter, max_time, self._ADDED_MAP_MAX_ITER),
-            deadline=None if max_time is None else t0 + float(max_time),
-            batch_size=int(getattr(self, "batch_size", 256)),
-            cost=getattr(self, "cost", "quadratic"),
-            solver=solver,
-            device=self.device_,
+            rows.draw, draws.draw, 1, d, n_iter=n_iter, deadline=deadline,
+            batch_size=batch_size, cost=cost, solver=solver, device=self.device_,
             ema_decay=self._ADDED_MAP_EMA_DECAY,
-        )
+        )  # fmt: skip
         return solver
+
+    def _added_map_target(self, n: int, rng: np.random.RandomState) -> NDArray:
+        """``n`` draws of the fitted barycenter (model coordinates) that an added input's map
+        is trained onto: :meth:`_sample` unless a method has more accurate ones."""
+        return self._sample(n, rng)
 
     def _store_added_maps(self, maps: list[Any]) -> None:
         self._added_maps = nn.ModuleList(maps)  # moved and pickled with the estimator

@@ -25,6 +25,12 @@ from ..validation import check_n_samples, check_weights
 
 __all__ = ["ICNNBarycenter"]
 
+#: Training rows kept per input after fit, at most ``_KEPT_BYTES`` in all (fewer for wide or
+#: many inputs): their image under the maps grad g_k is the barycenter ``add_input`` maps a
+#: new input onto (the generator's draws are less accurate: on location-scatter K = 4,
+#: D = 8 the added map was 2-4x the fitted maps' L2-UVP against them, 1x against these).
+_KEPT_ROWS, _KEPT_BYTES = 20_000, 32 << 20
+
 
 class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
     """Wasserstein-2 barycenter with input-convex potentials: NWB-I and NWB-II.
@@ -167,6 +173,13 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         Seconds spent in fit.
     n_features_in_, n_marginals_, weights_, input_labels_ :
         See :class:`~skbary.base.BaseBarycenter`.
+
+    Notes
+    -----
+    Up to 20,000 training rows per input (32 MB at most in all) are kept after fit: their
+    image under the maps, ``sum_k a_k grad g_k # P_k``, is the barycenter that
+    :meth:`add_input` learns a new input's map onto (more accurate than the generator's
+    draws, ``benchmarks/results/unseen_input.md``).
 
     Examples
     --------
@@ -340,6 +353,9 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
             decay=[opt_g, opt_f, opt_h],
             train_loss="g",
         )
+        # rows whose image under the maps is the barycenter add_input learns a new map onto
+        per_input = _KEPT_BYTES // (4 * data.n_features * K)
+        self._keep_training_rows(data, max_rows=max(1, min(_KEPT_ROWS, per_input)))
 
     def _make_optimizer(self, params: Any, lr: float, **defaults: Any) -> torch.optim.Optimizer:
         """The shared optimiser, with Adam's (and AdamW's) betas defaulting to (0.5, 0.9)."""
@@ -460,6 +476,10 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
 
     def _sample(self, n: int, rng: np.random.RandomState) -> NDArray:
         return self._draw(n, rng, self._weight_context(None))
+
+    def _added_map_target(self, n: int, rng: np.random.RandomState) -> NDArray:
+        """The maps' image of the kept training rows, ``sum_k a_k grad g_k # P_k``."""
+        return self._sample_from_rows(n, rng, self._transform)
 
     def _transform(self, X: NDArray, k: int) -> NDArray:
         return self._grad_map(self.g_, X, k, self._weight_context(None))
