@@ -21,6 +21,7 @@ from skbary import (
 )
 from skbary.datasets.mnist import colorize, load_colored_mnist
 from skbary.nn.conv import (
+    ConvCritic,
     ConvGenerator,
     ConvMap,
     ConvPotential,
@@ -65,6 +66,7 @@ def test_networks_map_rows_to_the_role_widths(shape):
     x = torch.rand(5, P)
     assert ConvPotential(P, image_shape=shape)(x).shape == (5, 1)
     assert ConvPotential(P, 4, image_shape=shape)(x).shape == (5, 4)  # a critic's features
+    assert ConvCritic(P, 4, image_shape=shape)(x).shape == (5, 4)
     assert ConvMap(P, P, image_shape=shape)(x).shape == (5, P)
     assert ConvMap(2 * P, P, image_shape=shape)(torch.cat([x, x], 1)).shape == (5, P)  # noise
     assert ConvMap(P + 3, P, image_shape=shape)(torch.cat([x, x[:, :3]], 1)).shape == (5, P)
@@ -89,11 +91,11 @@ def test_map_starts_near_the_identity_and_moves_with_its_input():
     assert (noisy(torch.cat([x, s1], 1)) - noisy(torch.cat([x, s2], 1))).abs().max() > 0
 
 
-@pytest.mark.parametrize("make", [ConvPotential, ConvMap, ConvGenerator])
+@pytest.mark.parametrize("make", [ConvPotential, ConvCritic, ConvMap, ConvGenerator])
 def test_k_copies_are_vmapped_and_match_each_copy(make):
     torch.manual_seed(0)
     P, in_f = 256, (16 if make is ConvGenerator else 256)
-    out_f = 1 if make is ConvPotential else P
+    out_f = 1 if make in (ConvPotential, ConvCritic) else P
     nets = [make(in_f, out_f) for _ in range(3)]
     x = torch.randn(3, 4, in_f)
     stacked = StackedModules(nets, probe=x[0])
@@ -105,7 +107,7 @@ def test_k_copies_are_vmapped_and_match_each_copy(make):
 
 def test_networks_have_no_state_growing_as_pixels_squared():
     P = 3 * 32 * 32
-    for net in (ConvPotential(P), ConvMap(2 * P, P), ConvGenerator(128, P)):
+    for net in (ConvPotential(P), ConvCritic(P, 16), ConvMap(2 * P, P), ConvGenerator(128, P)):
         assert all(sum(s >= P for s in p.shape) < 2 for p in net.parameters())
         assert sum(p.numel() for p in net.parameters()) < 2_000_000
 
@@ -124,6 +126,8 @@ def test_image_networks_binds_the_shape_for_each_role():
     assert set(image_networks(EnergyBarycenter, (1, 8, 8))) == {"potential"}
     mine = image_networks(NOTBarycenter, (1, 8, 8), potential=ConvMap)
     assert mine["potential"].func is ConvMap
+    dcgan = image_networks(GenerativeBarycenter, (1, 8, 8), critic=ConvCritic)
+    assert dcgan["critic"].func is ConvCritic and dcgan["generator"].func is ConvGenerator
     with pytest.raises(ValueError, match="not network roles"):
         image_networks(NOTBarycenter, (1, 8, 8), critic=ConvPotential)
     with pytest.raises(TypeError, match="no roles"):

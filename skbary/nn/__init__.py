@@ -5,12 +5,12 @@
 * :mod:`~skbary.nn.roles` -- networks the user hands in (``map=``, ``potential=``, ...);
 * :mod:`~skbary.nn.init` -- identity and affine starts;
 * :mod:`~skbary.nn.conv` -- convolutional networks for images given as flat rows (a ResNet
-  potential/critic, a UNet map, a DCGAN generator) and :func:`image_networks`;
+  potential/critic, a UNet map, a DCGAN generator and critic) and :func:`image_networks`;
 * :mod:`~skbary.nn.maps`, :mod:`~skbary.nn.potentials`, :mod:`~skbary.nn.icnn` -- transport
   maps, congruent potentials, input-convex networks.
 """
 
-from .conv import ConvGenerator, ConvMap, ConvPotential, image_networks
+from .conv import ConvCritic, ConvGenerator, ConvMap, ConvPotential, image_networks
 from .icnn import FICNN
 from .mlp import MLP, BatchedLinear, BatchedMLP, make_activation
 from .potentials import CongruentPotentials
@@ -23,6 +23,7 @@ __all__ = [
     "BatchedLinear",
     "BatchedMLP",
     "CongruentPotentials",
+    "ConvCritic",
     "ConvGenerator",
     "ConvMap",
     "ConvPotential",
