@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ import torch
 
 from benchmarks.common import command, machine
 from skbary import EnergyBarycenter
+from skbary.bures import bures_wasserstein_squared, entropic_bures_barycenter, linear_ot_map
 from skbary.datasets import make_location_scatter, make_twister, twister_cost, twister_u
 from skbary.metrics import bw_uvp, l2_uvp
 
@@ -44,67 +46,127 @@ PAPER_C4 = {  # EgBary paper, appendix C.4: weighted L2-UVP (%) of barycentric p
 }
 
 
-def scatter_case(D: int, eps: float, budget: float, n_rows: int, n_eval: int, seed: int) -> dict:
+def _cross_uvp(P1: np.ndarray, P2: np.ndarray, T: np.ndarray, cov: np.ndarray) -> float:
+    """Unbiased L2-UVP (%) of a Monte Carlo barycentric projection against the map T.
+
+    P1 and P2 are two independent projections (means of n draws each) of the same rows:
+    their errors ``e = P - mu`` around the exact projection mu are independent with mean
+    zero, so ``E[(P1 - T) . (P2 - T)] = |mu - T|^2`` exactly, while ``|P - T|^2`` adds the
+    Monte Carlo variance ``tr Cov(y | x) / n`` (about ``eps tr M / n``: 2.5 % of L2-UVP at
+    eps = 1 with n = 32 on location-scatter D = 2).
+    """
+    return float(100.0 * np.mean(np.sum((P1 - T) * (P2 - T), axis=1)) / np.trace(cov))
+
+
+def scatter_case(
+    D: int,
+    eps: float,
+    budget: float,
+    n_rows: int,
+    n_eval: int,
+    seed: int,
+    n_draws: int = 32,
+    init: str = "auto",
+    steps: int = 30,
+) -> dict:
+    """One fit on location-scatter (K = 3, weights 1/4, 1/4, 1/2) and its scores.
+
+    L2-UVP of ``barycentric_projection`` against the unregularised OT maps (the paper's
+    appendix C.4 metric; ``weighted_l2_uvp``, Monte Carlo noise removed by
+    :func:`_cross_uvp`, and ``weighted_l2_uvp_raw``, the plain figure of a 2 n-draw mean),
+    against the exact entropic projections (``weighted_l2_uvp_vs_eot``: the method's own
+    error) and the exact entropic projections' own L2-UVP (``weighted_eot_floor``, what a
+    perfect EgBary scores), from :func:`skbary.bures.entropic_bures_barycenter`.
+    """
     b = make_location_scatter(3, D, n_rows, weights=WEIGHTS, random_state=seed)
-    est = EnergyBarycenter(epsilon=eps, max_time=budget, random_state=seed)
+    S_eps, M = entropic_bures_barycenter(b.marginal_covs, b.weights, eps)
+    est = EnergyBarycenter(
+        epsilon=eps, max_time=budget, langevin_init=init, langevin_steps=steps, random_state=seed
+    )
     t0 = time.perf_counter()
     est.fit(b.marginals, b.weights)
     fit_s = time.perf_counter() - t0
     fresh = b.sample_marginals(n_eval, random_state=seed + 1)
+    cov0, m = b.barycenter_cov, b.barycenter_mean
+    raw, unbiased, vs_eot, floor = [], [], [], []
     t0 = time.perf_counter()
-    uvps = [
-        l2_uvp(
-            est.barycentric_projection(X, k, n_draws=32),
-            b.map_to_barycenter(X, k),
-            b.barycenter_cov,
+    for k, X in enumerate(fresh):
+        P1, P2 = (
+            est.barycentric_projection(X, k, n_draws=n_draws, random_state=seed + r)
+            for r in (10, 20)
         )
-        for k, X in enumerate(fresh)
-    ]
+        T0 = b.map_to_barycenter(X, k)
+        Te = m + (X - b.marginal_means[k]) @ M[k].T
+        raw.append(l2_uvp(0.5 * (P1 + P2), T0, cov0))
+        unbiased.append(_cross_uvp(P1, P2, T0, cov0))
+        vs_eot.append(_cross_uvp(P1, P2, Te, cov0))
+        G = M[k] - linear_ot_map(b.marginal_covs[k], cov0)
+        floor.append(float(100 * np.trace(G @ b.marginal_covs[k] @ G.T) / np.trace(cov0)))
     proj_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     Y = est.sample(100_000)
     sample_s = time.perf_counter() - t0
+    w = np.asarray(WEIGHTS)
     return {
         "D": D,
         "epsilon": eps,
+        "seed": seed,
         "budget_s": budget,
         "fit_s": fit_s,
         "n_iter": est.n_iter_,
         "it_per_s": est.n_iter_ / fit_s,
-        "l2_uvp": uvps,
-        "weighted_l2_uvp": float(np.dot(WEIGHTS, uvps)),
-        "bw_uvp_sample_1e5": bw_uvp(Y, b.barycenter_mean, b.barycenter_cov),
+        "langevin_steps": est.langevin_steps,
+        "langevin_step_size": est.langevin_step_size,
+        "langevin_init": est._chain_init(),
+        "n_draws": n_draws,
+        "l2_uvp": unbiased,
+        "weighted_l2_uvp": float(w @ unbiased),
+        "weighted_l2_uvp_raw": float(w @ raw),
+        "weighted_l2_uvp_vs_eot": float(w @ vs_eot),
+        "weighted_eot_floor": float(w @ floor),
+        "bw_uvp_sample_1e5": bw_uvp(Y, m, cov0),
+        "bw_uvp_sample_1e5_vs_eot": float(
+            100 * bures_wasserstein_squared(Y.mean(0), np.cov(Y.T), m, S_eps) / np.trace(S_eps)
+        ),
         "projection_s": proj_s,
         "projection_rows": 3 * n_eval,
         "sample_1e5_s": sample_s,
         "stop_reason": est.stop_reason_,
         "standardized": bool(getattr(est, "standardized_", False)),
+        "load_after": round(os.getloadavg()[0], 1),
     }
 
 
 def run_scatter(args) -> list[dict]:
     return [
-        scatter_case(D, 0.01, args.budget, args.rows, args.eval_rows, args.seed) for D in args.dims
+        scatter_case(
+            D, 0.01, args.budget, args.rows, args.eval_rows, seed, init=args.init, steps=args.steps
+        )
+        for seed in args.seeds
+        for D in args.dims
     ]
 
 
 def run_epsilon(args) -> list[dict]:
     return [
-        scatter_case(D, eps, args.budget, args.rows, args.eval_rows, args.seed)
+        scatter_case(
+            D, eps, args.budget, args.rows, args.eval_rows, seed, init=args.init, steps=args.steps
+        )
+        for seed in args.seeds
         for D in args.dims
         for eps in args.eps
     ]
 
 
 def run_twister(args) -> list[dict]:
-    b = make_twister(args.rows, random_state=args.seed)
+    b = make_twister(args.rows, random_state=args.seeds[0])
     est = EnergyBarycenter(
-        epsilon=0.01, cost=twister_cost, max_time=args.budget, random_state=args.seed
+        epsilon=0.01, cost=twister_cost, max_time=args.budget, random_state=args.seeds[0]
     )
     t0 = time.perf_counter()
     est.fit(b.marginals, b.weights)
     fit_s = time.perf_counter() - t0
-    fresh = b.sample_marginals(args.eval_rows, random_state=args.seed + 1)
+    fresh = b.sample_marginals(args.eval_rows, random_state=args.seeds[0] + 1)
     t0 = time.perf_counter()
     bw = [
         bw_uvp(twister_u(est.transform(X, k)), np.zeros(2), np.eye(2)) for k, X in enumerate(fresh)
@@ -136,7 +198,7 @@ def _time_per_1000(fn, X, repeats: int = 3) -> float:
 def run_timing(args) -> list[dict]:
     rows = []
     for D in args.dims:
-        b = make_location_scatter(3, D, args.rows, weights=WEIGHTS, random_state=args.seed)
+        b = make_location_scatter(3, D, args.rows, weights=WEIGHTS, random_state=args.seeds[0])
         X = b.sample_marginals(1000, random_state=1)[0]
         ests = {"EgBary": EnergyBarycenter(epsilon=0.01, max_time=args.budget, random_state=0)}
         try:
@@ -171,6 +233,61 @@ PARTS = {
 }
 
 
+UVP_COLUMNS = (
+    "weighted_l2_uvp",
+    "weighted_l2_uvp_raw",
+    "weighted_eot_floor",
+    "weighted_l2_uvp_vs_eot",
+    "bw_uvp_sample_1e5",
+    "bw_uvp_sample_1e5_vs_eot",
+)
+
+
+def _render_uvp_rows(rows: list[dict]) -> list[str]:
+    """One line per fit, then the mean over seeds of every (D, eps)."""
+    out = [
+        "L2-UVP of `barycentric_projection` against the unregularised OT maps, as the paper "
+        "scores it (appendix C.4), with the Monte Carlo noise of the projection removed "
+        "(two independent projections of `n_draws` each, their errors' inner product); "
+        "*raw*: the plain figure of their 2 x `n_draws` mean. *Exact EOT floor*: what the "
+        "exact entropic projections score (`skbary.bures.entropic_bures_barycenter`; no "
+        "EgBary can go below it, and it changes with the instance). *vs EOT*: the fit "
+        "against those exact projections and the exact entropic barycenter (the method's "
+        "own error). Load: one-minute load average after the fit.",
+        "",
+        "The paper reports eps = 0.01 and 1 only, on one random instance per D. The floor "
+        "depends on the instance's rotations: over 300 random D=2 instances of this family "
+        "it spans 0.02-4.5 % at eps = 1 (median 1.9 %; D=4: 0.4-2.4 %, D=8: 0.8-1.4 %), so "
+        "the paper's 1.12 % at D=2 is one draw of it, and seeds 0-2 here draw 2.5-4.2 %.",
+        "",
+        "| D | eps | seed | weighted L2-UVP | raw | exact EOT floor | L2-UVP vs EOT | "
+        "BW2-UVP sample(1e5) | BW2-UVP vs EOT | paper (C.4) | fit s | iterations | "
+        "Langevin steps x step, start | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["D"], r["epsilon"]), []).append(r)
+    for (D, eps), rs in groups.items():
+        paper = PAPER_C4.get(eps, {}).get(D, "-")
+        for r in rs:
+            vals = " | ".join(f"{r[c]:.3f}" for c in UVP_COLUMNS)
+            out.append(
+                f"| {D} | {eps} | {r['seed']} | {vals} | {paper} | {r['fit_s']:.0f} | "
+                f"{r['n_iter']} | {r['langevin_steps']} x {r['langevin_step_size']}, "
+                f"{r.get('langevin_init', 'input')} | "
+                f"{r.get('load_after', '-')} |"
+            )
+        if len(rs) > 1:
+            vals = " | ".join(f"**{np.mean([r[c] for r in rs]):.3f}**" for c in UVP_COLUMNS)
+            out.append(
+                f"| {D} | {eps} | mean | {vals} | {paper} | "
+                f"{np.mean([r['fit_s'] for r in rs]):.0f} | "
+                f"{np.mean([r['n_iter'] for r in rs]):.0f} | | |"
+            )
+    return out
+
+
 def render() -> str:
     out = [
         "# EnergyBarycenter (EgBary) benchmarks",
@@ -180,20 +297,21 @@ def render() -> str:
         "shown; wall times are on the machine named in each section.",
         "",
     ]
-    for part in PARTS:
-        path = RESULTS / f"energy_{part}.json"
-        if not path.exists():
-            continue
+    files = [(p, f) for p in PARTS for f in sorted(RESULTS.glob(f"energy_{p}*.json"))]
+    for part, path in files:
+        tag = path.stem[len(f"energy_{part}") :]
         blob = json.loads(path.read_text())
         out += [
-            f"## {part}",
+            f"## {part}{f' ({tag.lstrip(chr(95))})' if tag else ''}",
             "",
             f"Machine: {blob['machine']}  ",
             f"Command: `{blob['command']}`",
             "",
         ]
         rows = blob["rows"]
-        if part in ("scatter", "epsilon"):
+        if part in ("scatter", "epsilon") and "weighted_l2_uvp_raw" in rows[0]:
+            out += _render_uvp_rows(rows)
+        elif part in ("scatter", "epsilon"):
             out += [
                 "| D | eps | weighted L2-UVP | L2-UVP per input | BW2-UVP sample(1e5) | paper "
                 "(C.4) | fit s | iterations | it/s | projection s (rows) | sample(1e5) s |",
@@ -244,8 +362,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eps", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     p.add_argument("--rows", type=int, default=50_000, help="training rows per input")
     p.add_argument("--eval-rows", type=int, default=1000, help="fresh rows per input")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="instances (and fit seeds)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--init", default="auto", help="langevin_init of the location-scatter fits")
+    p.add_argument("--steps", type=int, default=30, help="langevin_steps of those fits")
+    p.add_argument(
+        "--tag", default="", help="suffix of the JSON file (energy_<part><tag>.json), kept apart"
+    )
     p.add_argument("--render-only", action="store_true")
     args = p.parse_args(argv)
     if args.threads:
@@ -259,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
                 "command": command("benchmarks.bench_energy"),
                 "rows": rows,
             }
-            (RESULTS / f"energy_{part}.json").write_text(json.dumps(blob, indent=1))
+            (RESULTS / f"energy_{part}{args.tag}.json").write_text(json.dumps(blob, indent=1))
             print(json.dumps(blob, indent=1), flush=True)
     (RESULTS / "energy.md").write_text(render())
     print(render())

@@ -32,12 +32,13 @@ __all__ = [
     "importance_weights",
     "importance_sample",
     "resample",
+    "energy_gradient",
 ]
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _score(energy: Energy, y: torch.Tensor) -> torch.Tensor:
+def energy_gradient(energy: Energy, y: torch.Tensor) -> torch.Tensor:
     """``grad_y energy(y)`` for every chain (the chains are independent, so one backward)."""
     with torch.enable_grad():
         y = y.detach().requires_grad_(True)
@@ -96,7 +97,7 @@ def langevin(
     """
     if n_steps < 0:
         raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}.")
-    grad_fn = score if score is not None else (lambda y: _score(energy, y))
+    grad_fn = score if score is not None else (lambda y: energy_gradient(energy, y))
     y = y0.detach().clone()
     noise_scale = torch.sqrt(torch.as_tensor(step_size * temperature, dtype=y.dtype))
     noise_scale = noise_scale.to(y.device)

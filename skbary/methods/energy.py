@@ -37,7 +37,14 @@ from torch import nn
 from ..nn.mlp import BatchedMLP
 from ..nn.potentials import EXACT_MAX_MODELS, CongruentPotentials
 from ..nn.roles import Role
-from ..sampling import GaussianProposal, importance_sample, importance_weights, langevin, resample
+from ..sampling import (
+    GaussianProposal,
+    energy_gradient,
+    importance_sample,
+    importance_weights,
+    langevin,
+    resample,
+)
 from ..training.optim import descend
 
 __all__ = [
@@ -176,6 +183,12 @@ class EnergyPlans:
         The importance sampler's proposal q (None: the plans are sampled by Langevin).
     n_proposals : int
         M, proposals drawn per batch of rows.
+    drift_start : bool
+        Move every chain's start by one noiseless unit step of the energy's gradient,
+        ``y0 + grad_y (f(y0) - c(x, y0))``, before the Langevin steps. For the quadratic
+        cost from ``y0 = x`` this is ``x + grad f(x)``, the first Picard iterate of the
+        mode equation ``y = x + grad f(y)``: it carries the chains most of the way along
+        the slow (expanding) directions of the plan, where short chains from x stop short.
     """
 
     cost: Cost
@@ -185,6 +198,7 @@ class EnergyPlans:
     embed: Callable[[torch.Tensor], torch.Tensor] | None = None
     proposal: GaussianProposal | None = None
     n_proposals: int = 0
+    drift_start: bool = False
 
     def embedded(self, y: torch.Tensor) -> torch.Tensor:
         """``embed`` on points of any leading shape."""
@@ -205,9 +219,12 @@ class EnergyPlans:
         def energy(y: torch.Tensor) -> torch.Tensor:
             return f(y) - self.cost(x, self.embedded(y))
 
+        y0 = self.start(x, generator)
+        if self.drift_start:
+            y0 = y0 + energy_gradient(energy, y0)
         return langevin(
             energy,
-            self.start(x, generator),
+            y0,
             n_steps=n_steps,
             step_size=float(self.step_size),
             temperature=float(self.epsilon),
