@@ -65,7 +65,6 @@ generator and its data) this start is already a fair map and the solver converge
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -76,8 +75,7 @@ from torch import nn
 from ..costs import Cost, resolve_cost
 from ..nn.mlp import BatchedMLP
 from ..nn.residual import ResidualMaps
-from ..training import TrainingLoop
-from ..training.interrupts import InterruptGuard
+from ..training import train_module
 from ..training.optim import ParameterAverage, descend, frozen
 
 __all__ = ["MaxMinOTSolver", "fit_ot_maps", "maxmin_step"]
@@ -411,10 +409,7 @@ def fit_ot_maps(
         cost=cost,
         average=average,
     )
-    history = History()
-    with InterruptGuard() as guard:  # Ctrl-C stops training and keeps the solver
-        loop = TrainingLoop(solver, history, time.perf_counter(), interrupts=guard)
-        loop.run(step, n_iter=int(n_iter), deadline=deadline, phase="ot_maps")
-    if average is not None and len(history):
-        average.copy_to_params()
-    return solver.eval(), history
+    history = train_module(
+        solver, step, n_iter=n_iter, deadline=deadline, phase="ot_maps", average=average
+    )
+    return solver, history

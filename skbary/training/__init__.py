@@ -16,7 +16,7 @@
 
 from ..exceptions import TrainingDivergedError
 from .device import float32_default, resolve_device, torch_threads
-from .loop import UNBOUNDED, StepFn, TrainingLoop, iteration_budget
+from .loop import UNBOUNDED, StepFn, TrainingLoop, iteration_budget, train_module
 from .schedules import LR_SCHEDULES, LRDecay
 from .sources import MarginalBatches
 
@@ -32,4 +32,5 @@ __all__ = [
     "float32_default",
     "resolve_device",
     "torch_threads",
+    "train_module",
 ]

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from ..exceptions import TrainingDivergedError
 from .interrupts import InterruptGuard
 
-__all__ = ["UNBOUNDED", "StepFn", "TrainingLoop", "iteration_budget"]
+__all__ = ["UNBOUNDED", "StepFn", "TrainingLoop", "iteration_budget", "train_module"]
 
 StepFn = Callable[[int], Mapping[str, torch.Tensor]]
 
@@ -56,6 +56,31 @@ def iteration_budget(max_iter: int | None, max_time: float | None, cap: int) -> 
     if max_iter is not None:
         return int(max_iter)
     return int(cap) if max_time is None else UNBOUNDED
+
+
+def train_module(
+    module: torch.nn.Module,
+    step: StepFn,
+    *,
+    n_iter: int,
+    deadline: float | None,
+    phase: str,
+    average: Any = None,
+) -> History:
+    """Train a solver outside an estimator: one phase of the loop with its own history.
+
+    Ctrl-C stops training and keeps the module; ``average`` (a
+    :class:`~skbary.training.optim.ParameterAverage`) is copied into the parameters at the
+    end when any iteration ran. The module is left in eval mode.
+    """
+    history = History()
+    with InterruptGuard() as guard:
+        loop = TrainingLoop(module, history, time.perf_counter(), interrupts=guard)
+        loop.run(step, n_iter=int(n_iter), deadline=deadline, phase=phase)
+    if average is not None and len(history):
+        average.copy_to_params()
+    module.eval()
+    return history
 
 
 class TrainingLoop:
