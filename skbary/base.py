@@ -739,10 +739,11 @@ class BaseBarycenter(TransformerMixin, BaseEstimator):
         come from a finite set; None (the default) for a continuous one."""
         return None
 
-    def _warn_if_discrete(self, n: int) -> None:
+    def _warn_if_discrete(self, n: int, support: tuple[int, str] | None = None) -> None:
         """Warn (:class:`~skbary.exceptions.DiscreteSampleWarning`) when ``n`` exceeds the
-        distinct points the fitted model can draw."""
-        support = self._discrete_support()
+        distinct points the fitted model can draw (``support``: as
+        :meth:`_discrete_support` returns, for a draw other than the default one)."""
+        support = self._discrete_support() if support is None else support
         if support is not None and n > support[0]:
             warnings.warn(
                 f"{type(self).__name__}.sample({n}) draws from at most {support[0]} distinct "
@@ -1449,15 +1450,18 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         rng: np.random.RandomState,
         push_one: Callable[[NDArray, int], NDArray],
         smoothing: float = 0.0,
+        proportions: NDArray | None = None,
     ) -> NDArray:
         """``n`` draws of ``sum_k a_k T_k # P_k``: input k with probability a_k, a uniform kept
-        row of it, pushed by ``push_one(rows, k)`` (model coordinates).
+        row of it, pushed by ``push_one(rows, k)`` (model coordinates). ``proportions``
+        replaces the fit weights ``a`` as the mixture's probabilities.
 
         ``smoothing > 0`` replaces the empirical ``P_k`` by its Gaussian kernel density
         estimate: each drawn row is jittered by ``smoothing`` times Scott's bandwidth
         (:meth:`_row_bandwidths`) before it is pushed, so the draws are continuous.
         """
-        counts = rng.multinomial(n, self.weights_)
+        a = self.weights_ if proportions is None else proportions
+        counts = rng.multinomial(n, a / a.sum())
         bandwidths = self._row_bandwidths() if smoothing else None
         out = []
         for k, c in enumerate(counts):

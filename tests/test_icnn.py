@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from skbary import ICNNBarycenter
+from skbary import DiscreteSampleWarning, ICNNBarycenter
 from skbary.bures import bures_barycenter
 from skbary.datasets import make_location_scatter
 from skbary.metrics import bw_uvp, l2_uvp
@@ -155,6 +155,24 @@ def test_maps_follow_the_true_maps(bench2, fitted2):
     assert rel < 0.2
 
 
+def test_sample_from_the_maps_image(bench2, fitted2):
+    # the maps' image of the kept training rows is a barycenter draw too (sum_k a_k grad g_k #
+    # P_k): close to the truth, seeded, and made of mapped training rows
+    Y = fitted2.sample(4000, random_state=0, source="maps")
+    err = bw_uvp(Y, bench2.barycenter_mean, bench2.barycenter_cov)
+    assert err < 0.6, err  # measured 0.15 (the untrained maps' image: 2.1)
+    np.testing.assert_array_equal(Y, fitted2.sample(4000, random_state=0, source="maps"))
+    images = np.concatenate(
+        [fitted2.transform(bench2.marginals[k], k) for k in range(4)]
+    )  # all training rows are kept here (4,000 per input)
+    nearest = np.min(np.sum((Y[:50, None] - images[None]) ** 2, -1), axis=1)
+    assert np.max(nearest) < 1e-8
+    with pytest.warns(DiscreteSampleWarning, match="source='maps'"):
+        fitted2.sample(16001, source="maps")
+    with pytest.raises(ValueError, match="source"):
+        fitted2.sample(5, source="rows")
+
+
 def test_f_stays_convex_after_fit(fitted2):
     assert fitted2.f_.is_convex()
 
@@ -236,6 +254,16 @@ def test_nwb2_serves_any_weight_vector(free3, a):
     err = bw_uvp(Y, m, S)
     # the barycenter of the default (uniform) weights is a worse answer for a
     other = bw_uvp(est.sample(20000, random_state=0), m, S)
+    assert err < 5.0 and err < other, (err, other)
+
+
+def test_nwb2_samples_the_maps_image_of_any_weight_vector(free3):
+    bench, est = free3
+    a = (0.1, 0.1, 0.8)
+    S = bures_barycenter(bench.marginal_covs, a)
+    m = np.asarray(a) @ bench.marginal_means
+    err = bw_uvp(est.sample(12000, random_state=0, weights=a, source="maps"), m, S)
+    other = bw_uvp(est.sample(12000, random_state=0, source="maps"), m, S)
     assert err < 5.0 and err < other, (err, other)
 
 
