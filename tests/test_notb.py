@@ -223,7 +223,8 @@ def test_repeatable_and_picklable(scatter):
 def test_nested_network_parameters(scatter):
     est = NOTBarycenter(map__hidden_layer_sizes=(16,), potential__hidden_layer_sizes=(8, 8), **FAST)
     est.set_params(max_iter=5).fit(scatter.marginals)
-    assert est.maps_.mlp.layers[0].weight.shape == (3, 2, 16)
+    # rows [x, z_axes(x), z_ica(x)]: map__quantile_features='auto' on 2 quadratic-cost columns
+    assert est.maps_.mlp.layers[0].weight.shape == (3, 2 + 2 + 2, 16)
     assert est.potentials_.g.layers[0].weight.shape == (3, 2, 8)
     assert clone(est).get_params()["map__hidden_layer_sizes"] == (16,)
 
@@ -503,19 +504,71 @@ def test_quantile_features_let_a_map_follow_a_steep_edge():
 
 
 def test_quantile_features_are_set_once_from_the_training_rows(scatter):
+    est = NOTBarycenter(max_iter=2, random_state=0, map__quantile_features=False)
+    assert est.fit(scatter.marginals, scatter.weights).maps_.quantiles is None
+    # "auto": both frames for the quadratic cost, none for a user's cost or a Gaussian plan
     est = NOTBarycenter(max_iter=2, random_state=0).fit(scatter.marginals, scatter.weights)
-    assert est.maps_.quantiles is None  # off by default
+    assert [q.frame for q in est.maps_.quantiles] == ["axes", "ica"]
+    user = NOTBarycenter(max_iter=2, cost=lambda x, y: 0.5 * ((x - y) ** 2).sum(-1))
+    assert user.fit(scatter.marginals, scatter.weights).maps_.quantiles is None
     est = NOTBarycenter(max_iter=2, random_state=0, map__quantile_features=True)
     est.fit(scatter.marginals, scatter.weights)
-    q = est.maps_.quantiles
-    assert bool(q.is_set)
+    (q,) = est.maps_.quantiles
+    assert q.frame == "axes" and bool(q.is_set)
     rows = (scatter.marginals[1] - est.center_) / est.scale_  # the networks' coordinates
     z = q.forward_one(est._tensor(rows), 1)
     assert abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1) < 0.05
     knots = q.knots.clone()
     est.set_params(warm_start=True).fit(scatter.marginals, scatter.weights)
-    assert torch.equal(est.maps_.quantiles.knots, knots)  # a warm start keeps the features
+    assert torch.equal(est.maps_.quantiles[0].knots, knots)  # a warm start keeps them
     with pytest.raises(ValueError, match="quantile_features"):
         NOTBarycenter(plan="gaussian", max_iter=2, map__quantile_features=True).fit(
             scatter.marginals, scatter.weights
         )
+    with pytest.raises(ValueError, match="quantile_features"):
+        NOTBarycenter(max_iter=2, map__quantile_features="pca").fit(
+            scatter.marginals, scatter.weights
+        )
+
+
+def test_ica_frame_finds_the_axes_of_a_rotated_product_measure():
+    # a product of an arcsine and a uniform seen under a rotation: along the data axes the
+    # marginals are smooth mixtures, along the independent components they are the two laws
+    # again, so the ICA scores of rows at the laws' quantiles are those quantiles' levels
+    from scipy import stats
+
+    from skbary.nn.maps import MarginalQuantiles
+
+    rng = np.random.RandomState(0)
+    laws = [stats.beta(0.5, 0.5, loc=-1, scale=2), stats.uniform(-1, 2)]
+    u = np.column_stack([law.rvs(size=20000, random_state=rng) for law in laws])
+    t = np.pi / 5
+    R = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    q = MarginalQuantiles(1, 2, frame="ica")
+    q.set_([u @ R.T + 3.0])
+    levels = np.linspace(0.05, 0.95, 19)
+    grid = np.column_stack([laws[0].ppf(levels), laws[1].ppf(levels)])
+    z = q.forward_one(torch.tensor(grid @ R.T + 3.0, dtype=torch.float32), 0).numpy()
+    want = stats.norm.ppf(levels)
+    # each independent component is one of the laws, up to order and sign
+    errs = [
+        max(np.abs(s0 * z[:, i] - want).max(), np.abs(s1 * z[:, 1 - i] - want).max())
+        for i in (0, 1)
+        for s0 in (1, -1)
+        for s1 in (1, -1)
+    ]
+    assert min(errs) < 0.1, errs
+    axes = MarginalQuantiles(1, 2)
+    axes.set_([u @ R.T + 3.0])
+    z_axes = axes.forward_one(torch.tensor(grid @ R.T + 3.0, dtype=torch.float32), 0).numpy()
+    assert np.abs(np.abs(z_axes) - np.abs(want)[:, None]).max() > 0.3  # the axes do not
+
+
+def test_ica_frame_of_degenerate_rows_falls_back_to_the_axes_loudly():
+    from skbary.nn.maps import MarginalQuantiles
+
+    rows = np.column_stack([np.random.RandomState(0).standard_normal(500), np.ones(500)])
+    q = MarginalQuantiles(1, 2, frame="ica")
+    with pytest.warns(UserWarning, match="ICA frame"):
+        q.set_([rows])
+    assert torch.equal(q.unmixing[0], torch.eye(2))
