@@ -90,7 +90,7 @@ class NOTBarycenter(NeuralBarycenter):
         against an edge; "ica" takes the scores along input k's independent components
         (FastICA), which finds such edges when the inputs are seen under a rotation;
         "axes+ica" feeds both; "auto" is "axes+ica" for the quadratic cost with
-        deterministic plans, no regularisation and at most 64 input features, False
+        deterministic plans, no regularisation and at most 32 input features, False
         otherwise. Product measures D = 8, 2,000 iterations, seeds 0-2, weighted L2-UVP:
         family (a) 1.08 / 1.45 / 0.87 % without, 0.62 / 0.69 / 0.62 % with "axes"; rotated
         family (b) 0.99 / 0.95 / 1.23 % without, 0.84 / 0.58 / 0.76 % with "ica";

@@ -58,7 +58,7 @@ class MarginalQuantiles(nn.Module):
     """
 
     #: Rows of each input FastICA is fitted on (a seeded subsample beyond).
-    ICA_ROWS = 20_000
+    ICA_ROWS = 5_000
 
     def __init__(
         self, n_models: int, n_features: int, n_knots: int = 129, frame: str = "axes"
@@ -150,7 +150,9 @@ def _ica_frame(x: torch.Tensor, max_rows: int) -> tuple[torch.Tensor, torch.Tens
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         try:
-            ica = FastICA(whiten="unit-variance", random_state=0, max_iter=200).fit(rows)
+            ica = FastICA(
+                whiten="unit-variance", whiten_solver="eigh", random_state=0, max_iter=200
+            ).fit(rows)
             W = torch.as_tensor(ica.components_.T.copy(), dtype=torch.float64)
         except (ValueError, np.linalg.LinAlgError):
             W = torch.full((d, d), float("nan"), dtype=torch.float64)
