@@ -14,6 +14,7 @@ import torch
 from sklearn.base import clone
 
 from skbary import NOTBarycenter, TrainingDivergedError
+from skbary.costs import PerInputCost, quadratic_cost, resolve_cost
 from skbary.datasets import make_location_scatter, make_twister
 from skbary.methods.notb import Potentials
 from skbary.metrics import bw_uvp, weighted_l2_uvp
@@ -113,6 +114,66 @@ def test_feature_space_cost_with_other_barycenter_dimension():
     np.testing.assert_allclose(est.sample(4000, random_state=0).mean(0), [1.0, 0.0], atol=0.2)
     with pytest.raises(ValueError, match="quadratic cost"):
         NOTBarycenter(n_features_out=2).fit(Xs)
+
+
+# ---------------------------------------------------------------------------- a cost per input
+def _quadratic_times(scale):
+    def cost(x, y):
+        return scale * quadratic_cost(x, y)
+
+    return cost
+
+
+def test_a_list_of_equal_costs_is_the_single_cost(scatter):
+    Xs, a = scatter.marginals, scatter.weights
+    # distinct function objects computing the same cost: the per-input path, stacked
+    costs = [_quadratic_times(1.0) for _ in Xs]
+    assert isinstance(resolve_cost(costs, n_inputs=3), PerInputCost)
+    common = dict(FAST, max_iter=30)
+    one = NOTBarycenter(cost=costs[0], **common).fit(Xs, a)
+    per = NOTBarycenter(cost=costs, **common).fit(Xs, a)
+    np.testing.assert_array_equal(one.history_[:, "map"], per.history_[:, "map"])
+    X = Xs[2][:100]
+    np.testing.assert_array_equal(one.transform(X, 2), per.transform(X, 2))
+    # the same function K times is that function: ["quadratic"] * K is "quadratic"
+    assert resolve_cost(["quadratic"] * 3, n_inputs=3) is quadratic_cost
+    est = NOTBarycenter(cost=("quadratic",) * 3, **common).fit(Xs, a)
+    assert est.standardized_ and est.potentials_.quadratic  # as for cost="quadratic"
+    # the stacked cost on a batch equals the single one
+    x, y = torch.randn(3, 8, 1, 2), torch.randn(3, 8, 4, 2)
+    torch.testing.assert_close(PerInputCost(costs)(x, y), costs[0](x, y))
+
+
+def test_a_list_of_costs_must_have_one_per_input(scatter):
+    Xs = scatter.marginals  # three inputs
+    est = NOTBarycenter(cost=["quadratic", _quadratic_times(2.0)], max_iter=1)
+    with pytest.raises(ValueError, match="2 entries but fit got 3 inputs"):
+        est.fit(Xs)
+    assert not hasattr(est, "maps_")  # left unfitted
+    with pytest.raises(ValueError, match="empty"):
+        NOTBarycenter(cost=[], max_iter=1).fit(Xs)
+    with pytest.raises(TypeError, match="callable"):
+        NOTBarycenter(cost=[quadratic_cost, 3, "quadratic"], max_iter=1).fit(Xs)
+    with pytest.raises(ValueError, match="one of"):
+        NOTBarycenter(cost=[quadratic_cost, "euclid", "quadratic"], max_iter=1).fit(Xs)
+    with pytest.raises(ValueError, match="first axis"):
+        PerInputCost([quadratic_cost] * 3)(torch.zeros(2, 4, 2), torch.zeros(2, 4, 2))
+
+
+def test_per_input_costs_weigh_the_inputs():
+    # c_k = s_k/2 |x - y|^2 on N(m_k, I): the barycenter is N(m, I) with
+    # m = sum_k a_k s_k m_k / sum_k a_k s_k; with s = (1, 9) and equal weights,
+    # m = 0.1 m_1 + 0.9 m_2 = (1.6, 0), against (0, 0) for one cost and (-1.6, 0) swapped
+    rng = np.random.RandomState(0)
+    Xs = [rng.randn(3000, 2) + [-2.0, 0.0], rng.randn(3000, 2) + [2.0, 0.0]]
+    costs = [_quadratic_times(1.0), _quadratic_times(9.0)]
+    est = NOTBarycenter(cost=costs, **{**FAST, "max_iter": 300}).fit(Xs, [0.5, 0.5])
+    np.testing.assert_allclose(est.sample(4000, random_state=0).mean(0), [1.6, 0.0], atol=0.25)
+    shift = est.transform(Xs[0][:1000], 0) - Xs[0][:1000]
+    np.testing.assert_allclose(shift.mean(0), [3.6, 0.0], atol=0.3)
+    # add_input has no cost for a new input under per-input costs
+    with pytest.raises(ValueError, match="one cost per input"):
+        est.add_input(Xs[1][:100], label="new", max_iter=1)
 
 
 # ---------------------------------------------------------------------------- plans

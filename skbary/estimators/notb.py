@@ -44,10 +44,15 @@ class NOTBarycenter(NeuralBarycenter):
     {{weights}}
     {{unlabelled_rows}}
     {{dtype}}
-    cost : "quadratic" or callable, default="quadratic"
+    cost : "quadratic", callable, or a list of them, default="quadratic"
         Ground cost ``c(x, y)``: ``"quadratic"`` is ``1/2 |x - y|^2``; a callable takes torch
         tensors x (..., n_features_in) and y (..., n_features_out) and returns the cost of
-        every pair (...), differentiable in y (:mod:`skbary.costs`).
+        every pair (...), differentiable in y (:mod:`skbary.costs`). A list (or tuple) gives
+        one cost per input, ``c_k`` for input k in the order of the inputs (the paper's
+        ``sum_k a_k OT_{c_k}(P_k, Q)``; ``examples/shape_colour.py`` compares the shapes of
+        one input and the colours of the other); its length must be the number of inputs
+        of ``fit`` (ValueError otherwise). A list of K equal entries is that single cost.
+        ``add_input`` needs a single cost (a new input has none of its own).
     n_features_out : int, default=None
         Dimension of the barycenter space; None means that of the inputs. Only a callable
         ``cost`` can link spaces of different dimensions (and then ``standardize`` must
@@ -212,7 +217,7 @@ class NOTBarycenter(NeuralBarycenter):
     _ITERATION_CAPS = {"max_iter": 10000}
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,
-        "cost": [StrOptions({"quadratic"}), callable],
+        "cost": [StrOptions({"quadratic"}), callable, list, tuple],
         "n_features_out": [_COUNT, None],
         "plan": [StrOptions({"deterministic", "stochastic", "gaussian"})],
         "regularization": [StrOptions({"kl", "energy"}), None],
@@ -348,6 +353,7 @@ class NOTBarycenter(NeuralBarycenter):
     # ------------------------------------------------------------------ networks
     def _build_networks(self, n_marginals: int, n_features: int) -> None:
         K, d_in = n_marginals, n_features
+        resolve_cost(self.cost, n_inputs=K)  # a list of costs: one per input, checked first
         d_out = d_in if self.n_features_out is None else int(self.n_features_out)
         if d_out != d_in and self._is_quadratic():
             raise ValueError(
@@ -401,8 +407,11 @@ class NOTBarycenter(NeuralBarycenter):
 
     # ------------------------------------------------------------------ training
     def _model_cost(self) -> Any:
-        """The cost in the networks' coordinates (data coordinates / scale_**2 for a user's)."""
-        cost = resolve_cost(self.cost)
+        """The cost in the networks' coordinates (data coordinates / scale_**2 for a user's).
+
+        A list of costs is stacked along the input axis (:class:`~skbary.costs.PerInputCost`),
+        the layout of the iteration's plan draws, before the change of coordinates."""
+        cost = resolve_cost(self.cost, n_inputs=self.n_marginals_)
         if not self.standardized_ or cost is quadratic_cost:
             return cost
         c = torch.as_tensor(self.center_, dtype=torch.float32, device=self.device_)
@@ -465,6 +474,17 @@ class NOTBarycenter(NeuralBarycenter):
         if average is not None and self.n_iter_ > 0:
             average.copy_to_params()
         self.__dict__.pop("_ema", None)
+
+    def _learn_input_map(
+        self, X: NDArray, w: NDArray | None, max_iter: int | None, max_time: float | None
+    ) -> Any:
+        if isinstance(self.cost, list | tuple):
+            raise ValueError(
+                "add_input maps a new input with the estimator's cost, but NOTBarycenter was "
+                f"fitted with one cost per input (cost={self.cost!r}): a new input has no cost "
+                "of its own. Fit a model with the new input among the inputs instead."
+            )
+        return super()._learn_input_map(X, w, max_iter, max_time)
 
     def _divergence_hint(self, loss_name: str) -> str:
         if loss_name == "potential":
