@@ -633,3 +633,33 @@ def test_ica_frame_of_degenerate_rows_falls_back_to_the_axes_loudly():
     with pytest.warns(UserWarning, match="ICA frame"):
         q.set_([rows])
     assert torch.equal(q.unmixing[0], torch.eye(2))
+
+
+@pytest.mark.parametrize("estimator", ["NOT", "Energy"])
+def test_added_map_learns_with_the_cost_in_model_coordinates(monkeypatch, estimator):
+    # a user's cost is in data units; with standardize=True the added input's rows reach the
+    # map solver in model coordinates, so the solver must get the converted cost
+    import skbary.solvers
+    from skbary import EnergyBarycenter
+    from skbary.datasets import twister_cost
+
+    seen = {}
+
+    def capture(*args, cost, **kwargs):
+        seen["cost"] = cost
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(skbary.solvers, "fit_ot_maps", capture)
+    bench = make_twister(800, random_state=0)
+    cls = NOTBarycenter if estimator == "NOT" else EnergyBarycenter
+    est = cls(cost=twister_cost, standardize=True, max_iter=2, random_state=0)
+    est.fit(bench.marginals)
+    with pytest.raises(RuntimeError, match="captured"):
+        est.add_input(bench.marginals[0][:50], label="new", max_iter=1)
+    x = torch.tensor(bench.marginals[0][:20], dtype=torch.float32)
+    y = torch.tensor(bench.marginals[1][:20], dtype=torch.float32)
+    c = torch.tensor(est.center_, dtype=torch.float32)
+    s = float(est.scale_)
+    assert abs(s - 1.0) > 0.05  # the conversion is visible
+    got = seen["cost"]((x - c) / s, (y - c) / s)
+    torch.testing.assert_close(got, twister_cost(x, y) / s**2, rtol=1e-4, atol=1e-5)
