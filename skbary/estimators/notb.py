@@ -96,10 +96,10 @@ class NOTBarycenter(NeuralBarycenter):
         (FastICA), which finds such edges when the inputs are seen under a rotation;
         "axes+ica" feeds both; "auto" is "axes+ica" for the quadratic cost with
         deterministic plans, no regularisation and at most 32 input features, False
-        otherwise. Product measures D = 8, 2,000 iterations, seeds 0-2, weighted L2-UVP:
-        family (a) 1.08 / 1.45 / 0.87 % without, 0.62 / 0.69 / 0.62 % with "axes"; rotated
-        family (b) 0.99 / 0.95 / 1.23 % without, 0.84 / 0.58 / 0.76 % with "ica";
-        "axes+ica" 0.65 (a, seed 0), 0.56 and 0.76 % (b, seeds 1, 2);
+        otherwise. Product measures D = 8, 2,000 iterations, weighted L2-UVP: 1.08 / 1.45 %
+        without, 0.65 / 0.70 % with "axes+ica" (family a, seeds 0, 1), 0.95 / 1.23 % against
+        0.56 / 0.76 % (rotated family b, seeds 1, 2; "axes" alone: 0.88 % on seed 1);
+        ``max_time=240`` on 50,000 rows: 0.20-0.36 % on six instances of both families;
         ``benchmarks/results/nongaussian.md``; not for Gaussian
         plans). A user's network is used as given (no skip, no identity start).
     potential : None, nn.Module subclass or instance, or callable, default=None
