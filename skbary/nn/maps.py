@@ -25,8 +25,11 @@ Gaussians have, and the MLP adds the non-linear part.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -38,24 +41,38 @@ __all__ = ["BatchedMap", "BatchedGaussianMap", "MarginalQuantiles", "kl_to_gauss
 
 
 class MarginalQuantiles(nn.Module):
-    """Per input and coordinate, the normal scores ``z = Phi^-1(F^_kj(x_j))`` of the rows.
+    """Per input and coordinate, the normal scores ``z = Phi^-1(F^_kj(u_j))`` of the rows.
 
-    ``F^_kj`` is input k's empirical distribution function of coordinate j, interpolated
-    linearly between ``n_knots`` of its quantiles at levels evenly spaced in z (so the knots
-    are dense in the tails), and clamped beyond the outermost knots. Where a law piles its
-    mass against an edge (arcsine, uniform) the scores spread the rows that lie close
-    together in x, which lets a network in front of them follow the steep optimal maps of
-    such laws (``Q(F_k(x))``, of unbounded slope at the edge); where a law is Gaussian the
-    scores are an affine function of x.
+    ``u = x`` (``frame="axes"``) or ``u = W_k (x - m_k)``, input k's independent components
+    (``frame="ica"``: FastICA's unmixing of input k's rows, any invertible frame being a
+    valid one for the features; ICA finds the axes along which a product measure seen under
+    a rotation is a product again). ``F^_kj`` is input k's empirical distribution function
+    of coordinate j of u, interpolated linearly between ``n_knots`` of its quantiles at
+    levels evenly spaced in z (so the knots are dense in the tails), and clamped beyond the
+    outermost knots. Where a law piles its mass against an edge (arcsine, uniform) the
+    scores spread the rows that lie close together in x, which lets a network in front of
+    them follow the steep optimal maps of such laws (``Q(F_k(x))``, of unbounded slope at
+    the edge); where a law is Gaussian the scores are an affine function of x.
 
     Unset (all zero) until :meth:`set_` is called with the K inputs' rows.
     """
 
-    def __init__(self, n_models: int, n_features: int, n_knots: int = 129) -> None:
+    #: Rows of each input FastICA is fitted on (a seeded subsample beyond).
+    ICA_ROWS = 5_000
+
+    def __init__(
+        self, n_models: int, n_features: int, n_knots: int = 129, frame: str = "axes"
+    ) -> None:
         super().__init__()
         if int(n_knots) < 2:
             raise ValueError(f"n_knots must be >= 2, got {n_knots}.")
+        if frame not in ("axes", "ica"):
+            raise ValueError(f"frame must be 'axes' or 'ica', got {frame!r}.")
         K, d, Q = int(n_models), int(n_features), int(n_knots)
+        self.frame = frame
+        if frame == "ica":  # u = (x - m_k) @ unmixing_k
+            self.register_buffer("center", torch.zeros(K, d))
+            self.register_buffer("unmixing", torch.eye(d).repeat(K, 1, 1))
         self.register_buffer("knots", torch.zeros(K, d, Q))
         self.register_buffer("scores", torch.zeros(Q))
         self.register_buffer("is_set", torch.zeros((), dtype=torch.bool))
@@ -75,6 +92,11 @@ class MarginalQuantiles(nn.Module):
         u = normal.cdf(z)
         for k, r in enumerate(rows):
             x = torch.as_tensor(r)
+            if self.frame == "ica":
+                m, W = _ica_frame(x.to(torch.float64), self.ICA_ROWS)
+                self.center[k] = m.to(self.center)
+                self.unmixing[k] = W.to(self.unmixing)
+                x = (x.to(torch.float64) - m) @ W
             pos = u * (x.shape[0] - 1)  # linear interpolation between order statistics
             lo = pos.floor().long()
             hi = (lo + 1).clamp(max=x.shape[0] - 1)
@@ -98,11 +120,71 @@ class MarginalQuantiles(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores of rows x (K, B, d) -> (K, B, d), input k's knots on block k."""
+        if self.frame == "ica":
+            x = torch.bmm(x - self.center.unsqueeze(1), self.unmixing)
         return self._scores(x, self.knots)
 
     def forward_one(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """Scores of rows x (B, d) of input k -> (B, d)."""
+        if self.frame == "ica":
+            x = (x - self.center[k]) @ self.unmixing[k]
         return self._scores(x, self.knots[k])
+
+
+def _ica_frame(x: torch.Tensor, max_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(m, W)`` with ``(x - m) @ W`` the independent components of the rows x (float64).
+
+    FastICA (scikit-learn) on at most ``max_rows`` rows, seeded. Its convergence does not
+    matter here (every invertible frame gives valid features, ICA only makes them good):
+    a ConvergenceWarning is not passed on. Rows whose covariance is singular (a constant
+    column) cannot be whitened: then the frame is the data axes, with a warning.
+    """
+    from sklearn.decomposition import FastICA
+    from sklearn.exceptions import ConvergenceWarning
+
+    rows = x.numpy()
+    if rows.shape[0] > max_rows:
+        rows = rows[np.random.RandomState(0).choice(rows.shape[0], max_rows, replace=False)]
+    m = x.mean(0)
+    d = x.shape[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            ica = FastICA(
+                whiten="unit-variance", whiten_solver="eigh", random_state=0, max_iter=200
+            ).fit(rows)
+            W = torch.as_tensor(ica.components_.T.copy(), dtype=torch.float64)
+        except (ValueError, np.linalg.LinAlgError):
+            W = torch.full((d, d), float("nan"), dtype=torch.float64)
+    if not torch.isfinite(W).all() or torch.linalg.matrix_rank(W) < d:
+        warnings.warn(
+            "the ICA frame of the quantile features could not be found (the rows' covariance "
+            "is singular); those features use the data axes.",
+            stacklevel=4,
+        )
+        return m, torch.eye(d, dtype=torch.float64)
+    return m, W
+
+
+#: The ``quantile_features`` values and the frames of their scores.
+QUANTILE_FRAMES = {
+    False: (),
+    True: ("axes",),
+    "axes": ("axes",),
+    "ica": ("ica",),
+    "axes+ica": ("axes", "ica"),
+}
+
+
+def _quantile_frames(value: Any) -> tuple[str, ...]:
+    if isinstance(value, bool | np.bool_):
+        return QUANTILE_FRAMES[bool(value)]
+    if value in QUANTILE_FRAMES:
+        return QUANTILE_FRAMES[value]
+    raise ValueError(
+        "quantile_features must be False, True (= 'axes'), 'axes', 'ica' or 'axes+ica', "
+        f"got {value!r}."
+    )
 
 
 class BatchedMap(nn.Module):
@@ -130,10 +212,11 @@ class BatchedMap(nn.Module):
     init_scale : float, default=0.1
         Factor on the initial weights of the MLP's last layer (small: the map starts close
         to its affine part).
-    quantile_features : bool, default=False
+    quantile_features : bool or {"axes", "ica", "axes+ica"}, default=False
         Also feed the MLP the normal scores of x under every input's marginals
         (:class:`MarginalQuantiles`, set from the training rows by
-        :meth:`set_quantiles_`): rows ``[x, z(x)[, s]]``.
+        :meth:`set_quantiles_`): rows ``[x, z(x)[, s]]``. "axes" (or True): along the data
+        axes; "ica": along input k's independent components; "axes+ica": both.
     """
 
     def __init__(
@@ -146,7 +229,7 @@ class BatchedMap(nn.Module):
         noise_dim: int = 0,
         skip: bool = True,
         init_scale: float = 0.1,
-        quantile_features: bool = False,
+        quantile_features: bool | str = False,
     ) -> None:
         super().__init__()
         if int(noise_dim) < 0:
@@ -155,8 +238,13 @@ class BatchedMap(nn.Module):
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.noise_dim = int(noise_dim)
-        self.quantiles = MarginalQuantiles(n_models, in_features) if quantile_features else None
-        extra = self.in_features if quantile_features else 0
+        frames = _quantile_frames(quantile_features)
+        self.quantiles = (
+            nn.ModuleList([MarginalQuantiles(n_models, in_features, frame=f) for f in frames])
+            if frames
+            else None
+        )
+        extra = self.in_features * len(frames)
         self.mlp = BatchedMLP(
             n_models, in_features + extra + self.noise_dim, out_features, hidden_layer_sizes,
             activation,
@@ -167,13 +255,14 @@ class BatchedMap(nn.Module):
     def set_quantiles_(self, rows: Sequence) -> None:
         """Set the marginal quantiles of the ``quantile_features`` from the K inputs' rows
         (once: a warm start keeps them, so the maps stay the functions they were)."""
-        if self.quantiles is not None and not bool(self.quantiles.is_set):
-            self.quantiles.set_(rows)
+        if self.quantiles is not None and not bool(self.quantiles[0].is_set):
+            for q in self.quantiles:
+                q.set_(rows)
 
     def _with_scores(self, x: torch.Tensor, inp: torch.Tensor, k: int | None) -> torch.Tensor:
         if self.quantiles is None:
             return inp
-        z = self.quantiles(x) if k is None else self.quantiles.forward_one(x, k)
+        z = torch.cat([q(x) if k is None else q.forward_one(x, k) for q in self.quantiles], -1)
         return torch.cat([inp[..., : self.in_features], z, inp[..., self.in_features :]], -1)
 
     @property
