@@ -49,6 +49,7 @@ from skorch.utils import params_for
 from torch import nn
 
 from ._docstrings import fill_shared_docs
+from .costs import quadratic_cost, resolve_cost
 from .exceptions import DiscreteSampleWarning, TrainingDivergedError
 from .nn.affine import DENSE_MAX_FEATURES
 from .nn.roles import Role, build_network
@@ -1422,6 +1423,25 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
             return Y
         return np.asarray(Y, dtype=np.float64) * self.scale_ + self.center_
 
+    def _model_cost(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The estimator's ``cost`` (quadratic without one) as a cost of model-coordinate rows."""
+        return self._in_model_coordinates(resolve_cost(getattr(self, "cost", "quadratic")))
+
+    def _in_model_coordinates(
+        self, cost: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """A cost of data-unit rows as a cost of model-coordinate rows.
+
+        The quadratic cost is the same function there (its plans do not change when both
+        sides are scaled); a user's cost is evaluated on the rows moved back,
+        ``c(x s + m, y s + m) / s^2``, when the estimator standardised.
+        """
+        if not getattr(self, "standardized_", False) or cost is quadratic_cost:
+            return cost
+        center = torch.as_tensor(self.center_, dtype=torch.float32, device=self.device_)
+        s = float(self.scale_)
+        return lambda x, y: cost(x * s + center, y * s + center) / s**2
+
     # ------------------------------------------------------------------ plans from rows
     # Methods without a generator (NOT, EgBary) sample the barycenter by pushing training
     # rows through their plans, and offer the plans' means as a deterministic map.
@@ -1551,11 +1571,7 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
                 batch_size=batch_size, device=self.device_, random_state=self._seed + 17,
             )  # fmt: skip
             return maps
-        # the rows are in model coordinates: so must the cost be (NOT's and EgBary's user
-        # costs are converted there when the estimator standardises)
-        model_cost = getattr(self, "_model_cost", None)
-        if model_cost is not None:
-            cost = model_cost()
+        cost = self._model_cost()  # the rows are in model coordinates
         with self._seeded(17):
             solver = MaxMinOTSolver(1, d)
         solver, _ = fit_ot_maps(

@@ -17,7 +17,6 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..base import ROUTING_FULL_COVARIANCE_MAX_FEATURES, NeuralBarycenter
-from ..costs import resolve_cost
 from ..methods import energy as egbary
 from ..sampling import GaussianProposal
 from ..training import MarginalBatches
@@ -495,17 +494,6 @@ class EnergyBarycenter(NeuralBarycenter):
             n_proposals=int(self.n_proposals),
             drift_start=self._chain_init() == "map",
         )
-
-    def _model_cost(self) -> egbary.Cost:
-        cost = resolve_cost(self.cost)
-        if not self.standardized_ or isinstance(self.cost, str):
-            return cost  # the quadratic cost is the same function in standard units (/ s^2)
-        center, s = self._center_tensor(), float(self.scale_)
-
-        def standardised(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return cost(x * s + center, y * s + center) / s**2
-
-        return standardised
 
     def _center_tensor(self) -> torch.Tensor:
         return torch.as_tensor(self.center_, dtype=torch.float32, device=self.device_)

@@ -407,16 +407,10 @@ class NOTBarycenter(NeuralBarycenter):
 
     # ------------------------------------------------------------------ training
     def _model_cost(self) -> Any:
-        """The cost in the networks' coordinates (data coordinates / scale_**2 for a user's).
-
-        A list of costs is stacked along the input axis (:class:`~skbary.costs.PerInputCost`),
-        the layout of the iteration's plan draws, before the change of coordinates."""
-        cost = resolve_cost(self.cost, n_inputs=self.n_marginals_)
-        if not self.standardized_ or cost is quadratic_cost:
-            return cost
-        c = torch.as_tensor(self.center_, dtype=torch.float32, device=self.device_)
-        s = float(self.scale_)
-        return lambda x, y: cost(x * s + c, y * s + c) / s**2
+        """The cost in the networks' coordinates (the base's conversion); a list of costs is
+        stacked along the input axis (:class:`~skbary.costs.PerInputCost`), the layout of the
+        iteration's plan draws, before the change of coordinates."""
+        return self._in_model_coordinates(resolve_cost(self.cost, n_inputs=self.n_marginals_))
 
     def _model_prior(self) -> tuple[notb.Prior | None, float]:
         """The prior in the networks' coordinates, and reg_strength converted to them."""
