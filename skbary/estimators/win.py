@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..base import InverseTransformMixin, NeuralBarycenter
 from ..exceptions import NotLearnedError
 from ..methods import win
+from ..nn.maps import quantile_features_auto, quantiles_unset, set_quantiles_
 from ..training import MarginalBatches
 
 __all__ = ["WINBarycenter"]
@@ -305,8 +306,9 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
             self.inverse_maps_ = win.ot_solver(self._network, "inverse_map", K, d)
         self.maps_ = None
         if self.learn_transform:
-            with self._seeded(2):
-                self.maps_ = win.ot_solver(self._network, "map", K, d)
+            with self._seeded(2):  # WIN's cost is the quadratic one
+                auto = quantile_features_auto(True, d)
+                self.maps_ = win.ot_solver(self._network, "map", K, d, quantile_auto=auto)
 
     def _regression_loss(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """l in standardised coordinates; a user's loss receives data coordinates."""
@@ -367,6 +369,8 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         if self.maps_ is None:
             return
         self.generator_.eval()
+        if quantiles_unset(self.maps_.map):  # the maps' quantile features, once
+            set_quantiles_(self.maps_.map, self._training_rows(data))
         optimizers = [
             self._make_optimizer(self.maps_.potential.parameters(), self.lr_potential),
             self._make_optimizer(self.maps_.map.parameters(), self.lr_map),
