@@ -95,12 +95,20 @@ class Curve(Callback):
         if row["phase"] == "barycenter":
             Y = net.sample(20000, random_state=0)
             point.append(round(marginal_w2(Y, self.bench)["marginal_w2"], 3))
-        else:
+        else:  # the averaged maps that fit would keep
+            ema, params = getattr(net, "_ema", None), list(net.maps_.map.parameters())
+            kept = [p.detach().clone() for p in params]
             saved, net.n_transform_iter_ = getattr(net, "n_transform_iter_", 0), i
             try:
+                with torch.no_grad():
+                    for p, e in zip(params, ema or params):
+                        p.copy_(e)
                 coord, _, _ = l2_parts(net, self.bench, self.fresh)
             finally:
                 net.n_transform_iter_ = saved
+                with torch.no_grad():
+                    for p, k in zip(params, kept):
+                        p.copy_(k)
             point.append(round(coord.sum(), 3))
         self.points.append(point)
 

@@ -17,7 +17,8 @@ Algorithm 1 (the barycenter), repeated ``max_iter`` times (:func:`fixed_point_st
    ``l(G(z), sum_k a_k T_k(G_0(z)))``.
 
 Algorithm 2 (maps to the barycenter, for ``transform``; :func:`maps_to_barycenter_step`):
-the same solver from every input P_k (source) to the learned G#S (target).
+the same solver from every input P_k (source) to the learned G#S (target); the maps kept
+are an exponential moving average of the iterates (as NOT's).
 
 Roles (:data:`ROLES`): ``generator`` (G), ``inverse_map`` (Algorithm 1's T_k, barycenter ->
 input k), ``map`` (Algorithm 2's maps, input k -> barycenter), ``potential`` (the v_k of
@@ -43,7 +44,7 @@ from ..nn.mlp import MLP, BatchedMLP, check_hidden_layer_sizes
 from ..nn.residual import ResidualMaps
 from ..nn.roles import Role
 from ..solvers import MaxMinOTSolver
-from ..training.optim import descend, freeze_
+from ..training.optim import ParameterAverage, descend, freeze_
 
 __all__ = [
     "ROLES",
@@ -311,11 +312,13 @@ def maps_to_barycenter_step(
     map_optimizer: torch.optim.Optimizer,
     n_map_steps: int,
     batch_size: int,
+    average: ParameterAverage | None = None,
 ) -> Step:
     """One iteration of Algorithm 2: the max-min step of the maps P_k -> G#S (G fixed).
 
     Its losses are recorded as ``transform_potential``, ``transform_map`` and
-    ``transform_transport_cost``.
+    ``transform_transport_cost``. ``average``: an exponential moving average of the maps'
+    parameters, updated after every map step.
     """
     solver_step = maps.make_step(
         draw_inputs,
@@ -324,6 +327,7 @@ def maps_to_barycenter_step(
         n_map_steps=n_map_steps,
         potential_optimizer=potential_optimizer,
         map_optimizer=map_optimizer,
+        average=average,
     )
 
     def step(i: int) -> dict[str, torch.Tensor]:
