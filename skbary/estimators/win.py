@@ -351,6 +351,12 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         def latent(n: int) -> torch.Tensor:
             return torch.randn(n, H, generator=g, device=dev)
 
+        # Algorithm 2's quantile features (if any) from input k's training rows, once; set
+        # first, so that their cost (FastICA) comes out of Algorithm 1's share of max_time
+        # and a short fit still leaves Algorithm 2 its own
+        if self.maps_ is not None and quantiles_unset(self.maps_.map):
+            set_quantiles_(self.maps_.map, self._training_rows(data))
+
         # Algorithm 1: the barycenter G#S.
         inv = self.inverse_maps_
         optimizers = [
@@ -390,8 +396,6 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         if self.maps_ is None:
             return
         self.generator_.eval()
-        if quantiles_unset(self.maps_.map):  # the maps' quantile features, once
-            set_quantiles_(self.maps_.map, self._training_rows(data))
         optimizers = [
             self._make_optimizer(self.maps_.potential.parameters(), self.lr_potential),
             self._make_optimizer(self.maps_.map.parameters(), self.lr_map),
