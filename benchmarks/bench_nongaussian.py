@@ -54,6 +54,9 @@ METHODS = {
     "not_qf": lambda t, s: NOTBarycenter(max_time=t, random_state=s, map__quantile_features=True),
     "icnn": lambda t, s: ICNNBarycenter(max_time=t, random_state=s),
     "win": lambda t, s: WINBarycenter(max_time=t, random_state=s),
+    "win_plain": lambda t, s: WINBarycenter(
+        max_time=t, random_state=s, map__quantile_features=False, ema_decay=0.0
+    ),  # the default before quantile features and the EMA of Algorithm 2's maps
     "generative": lambda t, s: GenerativeBarycenter(max_time=t, random_state=s),
     "energy": lambda t, s: EnergyBarycenter(max_time=t, random_state=s),
 }
@@ -96,6 +99,11 @@ def run_one(method: str, family: str, d: int, seed: int, args) -> dict:
         "max_time": args.max_time,
         "fit_s": round(fit_s, 1),
         "n_iter": _iterations(est),
+        **(
+            {"n_transform_iter": int(est.n_transform_iter_)}
+            if hasattr(est, "n_transform_iter_")
+            else {}
+        ),
         "load": round(load, 1),
         "l2_uvp_weighted": l2,
         "marginal_w2": mw2,

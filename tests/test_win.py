@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
 from skbary import NotLearnedError, TrainingDivergedError, WINBarycenter
 from skbary.datasets import make_location_scatter
@@ -248,3 +249,65 @@ def test_unknown_role_setting_and_instance_with_settings_are_rejected(role, benc
         WINBarycenter(**{f"{role}__typo": 1}, **FAST).fit(bench.marginals)
     with pytest.raises(TypeError, match=f"{role}__hidden.*instance"):
         WINBarycenter(**{role: UserMLP(2, 2), f"{role}__hidden": 16}, **FAST).fit(bench.marginals)
+
+
+def _quantile_frames(est):
+    net = est.maps_.map.net  # the default maps: ResidualMaps around the MLP
+    quantiles = getattr(net, "quantiles", None)
+    return None if quantiles is None else [q.frame for q in quantiles]
+
+
+def test_default_maps_take_quantile_features_when_auto_applies(bench):
+    # Algorithm 2's maps start from input k's own rows: "auto" feeds them the normal scores
+    # along the data axes and input k's independent components (NOT's rule: the quadratic
+    # cost, at most QUANTILE_AUTO_MAX_FEATURES features); Algorithm 1's maps start from
+    # G#S, which moves, and never take them
+    from skbary.nn.maps import QUANTILE_AUTO_MAX_FEATURES
+
+    fast = dict(max_iter=1, transform_max_iter=2, random_state=0, **SMALL)
+    est = WINBarycenter(**fast).fit(bench.marginals, bench.weights)
+    assert _quantile_frames(est) == ["axes", "ica"]
+    assert not hasattr(est.inverse_maps_.map.net, "quantiles")
+    q = est.maps_.map.net.quantiles[0]
+    assert bool(q.is_set)
+    rows = (bench.marginals[2] - est.center_) / est.scale_  # the networks' coordinates
+    z = q.forward_one(torch.as_tensor(rows, dtype=torch.float32), 2)
+    assert abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1) < 0.05
+    # rows [x, z_axes(x), z_ica(x)] into the MLP
+    assert est.maps_.map.net.mlp.layers[0].weight.shape == (4, 2 + 2 + 2, 32)
+    knots = q.knots.clone()
+    est.set_params(warm_start=True).fit(bench.marginals, bench.weights)
+    assert torch.equal(est.maps_.map.net.quantiles[0].knots, knots)  # kept on a warm start
+
+    off = WINBarycenter(**fast, map__quantile_features=False).fit(bench.marginals, bench.weights)
+    assert _quantile_frames(off) is None
+    axes = WINBarycenter(**fast, map__quantile_features="axes").fit(bench.marginals, bench.weights)
+    assert _quantile_frames(axes) == ["axes"]
+    d = QUANTILE_AUTO_MAX_FEATURES + 1  # above the rule's dimension: none
+    wide = make_location_scatter(2, d, 300, random_state=0)
+    est = WINBarycenter(**fast).fit(wide.marginals, wide.weights)
+    assert _quantile_frames(est) is None
+    with pytest.raises(ValueError, match="map__quantile_features"):
+        WINBarycenter(**fast, map__quantile_features="pca").fit(bench.marginals, bench.weights)
+
+
+def test_transform_maps_are_the_average_of_their_iterates(bench):
+    class LastAverage(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if net.history[-1]["phase"] == "transform":
+                self.average = [t.clone() for t in net._ema]
+
+    seen = LastAverage()
+    est = WINBarycenter(
+        max_iter=2, transform_max_iter=30, random_state=0, callbacks=[seen], **SMALL
+    ).fit(bench.marginals, bench.weights)
+    kept = list(est.maps_.map.parameters())
+    assert all(torch.equal(p, a) for p, a in zip(kept, seen.average))
+    assert not hasattr(est, "_ema")
+    plain = WINBarycenter(
+        max_iter=2, transform_max_iter=30, random_state=0, ema_decay=0.0, **SMALL
+    ).fit(bench.marginals, bench.weights)
+    assert not all(torch.equal(p, q) for p, q in zip(kept, plain.maps_.map.parameters()))
+    # the generator and Algorithm 1's maps do not depend on it
+    for p, q in zip(est.generator_.parameters(), plain.generator_.parameters()):
+        assert torch.equal(p, q)

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import NeuralBarycenter
 from ..costs import quadratic_cost, resolve_cost
 from ..methods import notb
+from ..nn.maps import quantile_features_auto, set_quantiles_
 from ..training import MarginalBatches
 from ..validation import check_n_samples, check_rows
 
@@ -391,10 +392,12 @@ class NOTBarycenter(NeuralBarycenter):
                 K,
                 d_in,
                 self._plans,
-                quantile_auto=self._is_quadratic()
-                and self.regularization is None
-                and self.plan == "deterministic"
-                and d_in <= notb.QUANTILE_AUTO_MAX_FEATURES,
+                quantile_auto=quantile_features_auto(
+                    self._is_quadratic()
+                    and self.regularization is None
+                    and self.plan == "deterministic",
+                    d_in,
+                ),
             ),
         )
         g = self._network(
@@ -431,8 +434,7 @@ class NOTBarycenter(NeuralBarycenter):
         # the rows that sample() maps (set before training, so that callbacks can sample
         # mid-fit with the current, not yet averaged, maps)
         self._keep_training_rows(data)
-        if hasattr(self.maps_, "set_quantiles_"):
-            self.maps_.set_quantiles_(self._rows)
+        set_quantiles_(self.maps_, self._rows)
         S = 1 if self.plan == "deterministic" else int(self.n_noise_samples)
         prior, reg = self._model_prior()
         opt_map = self._make_optimizer(self.maps_.parameters(), self.lr_map)

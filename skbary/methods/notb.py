@@ -43,7 +43,13 @@ import torch
 from torch import nn
 
 from ..nn.affine import DENSE_MAX_FEATURES
-from ..nn.maps import QUANTILE_FRAMES, BatchedGaussianMap, BatchedMap, kl_to_gaussian
+from ..nn.maps import (
+    QUANTILE_AUTO_MAX_FEATURES,
+    BatchedGaussianMap,
+    BatchedMap,
+    kl_to_gaussian,
+    resolve_quantile_features,
+)
 from ..nn.mlp import BatchedMLP
 from ..nn.potentials import CongruentPotentials
 from ..nn.roles import Role
@@ -52,6 +58,7 @@ from ..training.optim import ParameterAverage
 
 __all__ = [
     "FULL_MAX_FEATURES",
+    "QUANTILE_AUTO_MAX_FEATURES",
     "ROLES",
     "ParameterAverage",
     "Plans",
@@ -66,12 +73,6 @@ __all__ = [
 #: Up to this barycenter dimension the quadratic part of the potentials and the KL prior's
 #: covariance are full d x d matrices; above it diagonal (no d x d state for images).
 FULL_MAX_FEATURES = DENSE_MAX_FEATURES
-
-#: Up to this input dimension ``map__quantile_features="auto"`` feeds the default maps the
-#: normal scores along the data axes and along each input's independent components (for the
-#: quadratic cost and deterministic plans); above it, none (FastICA takes about 2 s per input at
-#: d = 32 on 5,000 rows and grows as d^2; the gain was measured at d = 8 and 32 only).
-QUANTILE_AUTO_MAX_FEATURES = 32
 
 ROLES: dict[str, Role] = {
     "map": Role(
@@ -167,7 +168,7 @@ def default_map(
     """Builder of the default K maps (settings: the ``map__*`` of :data:`ROLES`).
 
     ``quantile_auto``: what ``map__quantile_features="auto"`` means, "axes+ica" (True) or
-    False; the estimator decides (:data:`QUANTILE_AUTO_MAX_FEATURES`).
+    False; the estimator decides (:data:`~skbary.nn.maps.QUANTILE_AUTO_MAX_FEATURES`).
     """
 
     def build(
@@ -178,15 +179,9 @@ def default_map(
         quantile_features: bool | str = "auto",
     ) -> nn.Module:
         D = plans.n_features_out
-        if isinstance(quantile_features, str) and quantile_features == "auto":
-            quantile_features = "axes+ica" if quantile_auto else False
-        if not isinstance(quantile_features, bool | np.bool_) and not (
-            isinstance(quantile_features, str) and quantile_features in QUANTILE_FRAMES
-        ):
-            raise ValueError(
-                "map__quantile_features must be 'auto', True, False, 'axes', 'ica' or "
-                f"'axes+ica', got {quantile_features!r}."
-            )
+        quantile_features = resolve_quantile_features(
+            quantile_features, quantile_auto, name="map__quantile_features"
+        )
         if plans.kind == "gaussian":
             if quantile_features:
                 raise ValueError(

@@ -17,12 +17,16 @@ Algorithm 1 (the barycenter), repeated ``max_iter`` times (:func:`fixed_point_st
    ``l(G(z), sum_k a_k T_k(G_0(z)))``.
 
 Algorithm 2 (maps to the barycenter, for ``transform``; :func:`maps_to_barycenter_step`):
-the same solver from every input P_k (source) to the learned G#S (target).
+the same solver from every input P_k (source) to the learned G#S (target); the maps kept
+are an exponential moving average of the iterates (as NOT's).
 
 Roles (:data:`ROLES`): ``generator`` (G), ``inverse_map`` (Algorithm 1's T_k, barycenter ->
 input k), ``map`` (Algorithm 2's maps, input k -> barycenter), ``potential`` (the v_k of
 both solvers). The default networks are ReLU MLPs of :func:`hidden_sizes` widths; the
 default maps and, when H = D, the default generator are residual and start at the identity.
+The source of Algorithm 2 is input k itself, so its default maps may also take the normal
+scores of x under input k's marginals (``map__quantile_features``,
+:class:`~skbary.nn.maps.MarginalQuantiles`, set from the training rows), as NOT's maps do.
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ import torch
 from torch import nn
 
 from ..nn.init import last_linear, zero_
+from ..nn.maps import BatchedMap, resolve_quantile_features
 from ..nn.mlp import MLP, BatchedMLP, check_hidden_layer_sizes
 from ..nn.residual import ResidualMaps
 from ..nn.roles import Role
 from ..solvers import MaxMinOTSolver
-from ..training.optim import descend, freeze_
+from ..training.optim import ParameterAverage, descend, freeze_
 
 __all__ = [
     "ROLES",
@@ -72,7 +77,9 @@ ROLES: dict[str, Role] = {
         defaults=_MAP_SETTINGS,
     ),
     "map": Role(
-        "map", "the map from input k to the barycenter (Algorithm 2)", defaults=_MAP_SETTINGS
+        "map",
+        "the map from input k to the barycenter (Algorithm 2)",
+        defaults={**_MAP_SETTINGS, "quantile_features": "auto"},
     ),
     "potential": Role(
         "potential",
@@ -130,15 +137,40 @@ def default_generator(latent_dim: int, n_features: int) -> Callable[..., nn.Modu
     return mlp_generator
 
 
-def default_maps(n_models: int, n_features: int) -> Callable[..., nn.Module]:
-    """Builder of the default K maps (either map role): batched MLPs, residual by default."""
+def default_maps(
+    n_models: int, n_features: int, quantile_auto: bool | None = None
+) -> Callable[..., nn.Module]:
+    """Builder of the default K maps (either map role): batched MLPs, residual by default.
+
+    ``quantile_auto`` (the ``map`` role only, whose source is input k's own rows): what
+    ``map__quantile_features="auto"`` means, "axes+ica" (True) or False, as the estimator
+    decides (:func:`~skbary.nn.maps.quantile_features_auto`); with features the MLP is a
+    :class:`~skbary.nn.maps.BatchedMap` without skip that takes ``[x, z(x)]``. None: the
+    builder takes no ``quantile_features`` (the ``inverse_map`` role, whose source G#S
+    moves during training).
+    """
 
     def batched_mlp_maps(hidden_layer_sizes=None, activation="relu", residual=True):
         sizes = hidden_sizes(hidden_layer_sizes, n_features)
         net = BatchedMLP(n_models, n_features, n_features, sizes, activation)
         return ResidualMaps(net) if residual else net
 
-    return batched_mlp_maps
+    def quantile_maps(
+        hidden_layer_sizes=None, activation="relu", residual=True, quantile_features="auto"
+    ):
+        features = resolve_quantile_features(
+            quantile_features, bool(quantile_auto), name="map__quantile_features"
+        )
+        if not features:
+            return batched_mlp_maps(hidden_layer_sizes, activation, residual)
+        sizes = hidden_sizes(hidden_layer_sizes, n_features)
+        net = BatchedMap(
+            n_models, n_features, n_features, sizes, activation, skip=False, init_scale=1.0,
+            quantile_features=features,
+        )  # fmt: skip
+        return ResidualMaps(net) if residual else net
+
+    return batched_mlp_maps if quantile_auto is None else quantile_maps
 
 
 def default_potentials(n_models: int, n_features: int) -> Callable[..., nn.Module]:
@@ -152,16 +184,21 @@ def default_potentials(n_models: int, n_features: int) -> Callable[..., nn.Modul
 
 
 def ot_solver(
-    build: Callable[..., nn.Module], map_role: str, n_models: int, n_features: int
+    build: Callable[..., nn.Module],
+    map_role: str,
+    n_models: int,
+    n_features: int,
+    quantile_auto: bool | None = None,
 ) -> MaxMinOTSolver:
     """K max-min OT problems: the maps of ``map_role`` and their potentials.
 
     ``build(role, in_features=, out_features=, default=)`` builds a role's network (the
     estimator's ``_network``); the maps are built first, then the potentials (the order of
-    the solver's own defaults, so that a seed gives the same networks).
+    the solver's own defaults, so that a seed gives the same networks). ``quantile_auto``:
+    see :func:`default_maps`.
     """
     K, d = n_models, n_features
-    maps = build(map_role, in_features=d, out_features=d, default=default_maps(K, d))
+    maps = build(map_role, in_features=d, out_features=d, default=default_maps(K, d, quantile_auto))
     potentials = build("potential", in_features=d, out_features=1, default=default_potentials(K, d))
     return MaxMinOTSolver(K, d, map=maps, potential=potentials)
 
@@ -275,11 +312,13 @@ def maps_to_barycenter_step(
     map_optimizer: torch.optim.Optimizer,
     n_map_steps: int,
     batch_size: int,
+    average: ParameterAverage | None = None,
 ) -> Step:
     """One iteration of Algorithm 2: the max-min step of the maps P_k -> G#S (G fixed).
 
     Its losses are recorded as ``transform_potential``, ``transform_map`` and
-    ``transform_transport_cost``.
+    ``transform_transport_cost``. ``average``: an exponential moving average of the maps'
+    parameters, updated after every map step.
     """
     solver_step = maps.make_step(
         draw_inputs,
@@ -288,6 +327,7 @@ def maps_to_barycenter_step(
         n_map_steps=n_map_steps,
         potential_optimizer=potential_optimizer,
         map_optimizer=map_optimizer,
+        average=average,
     )
 
     def step(i: int) -> dict[str, torch.Tensor]:
