@@ -451,6 +451,11 @@ class GenerativeBarycenter(NeuralBarycenter):
 
     def _train(self, data: MarginalBatches, weights: NDArray) -> None:
         a = torch.as_tensor(weights, dtype=torch.float32, device=self.device_)
+        # the maps' quantile features (if any) from input k's training rows, once; set first,
+        # so that their cost (FastICA) comes out of the generator's share of max_time and a
+        # short fit still leaves the maps their own
+        if self.maps_ is not None and quantiles_unset(self.maps_.map):
+            set_quantiles_(self.maps_.map, self._training_rows(data))
         B = int(self.batch_size)
         g_opt = self._make_optimizer(self.generator_.parameters(), float(self.lr_generator))
         common = {
@@ -504,8 +509,6 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.n_transform_iter_ = 0
         if self.maps_ is None:
             return
-        if quantiles_unset(self.maps_.map):  # the maps' quantile features, once
-            set_quantiles_(self.maps_.map, self._training_rows(data))
         lr = float(self.lr_map)
         average = None
         if self.ema_decay > 0:
