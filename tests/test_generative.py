@@ -342,3 +342,56 @@ def test_divergence_names_the_learning_rate(scatter, divergence):
 def test_bad_params_name_the_argument(scatter, params, match):
     with pytest.raises(ValueError, match=match):
         GenerativeBarycenter(max_iter=2, **params).fit(scatter.marginals)
+
+
+def _quantile_frames(est):
+    quantiles = getattr(est.maps_.map.net, "quantiles", None)  # ResidualMaps around the MLP
+    return None if quantiles is None else [q.frame for q in quantiles]
+
+
+def test_default_maps_take_quantile_features_when_auto_applies(scatter):
+    # The transform's maps start from input k's own rows: "auto" feeds them the normal
+    # scores along the data axes and input k's independent components, as NOT's and WIN's
+    # maps (the quadratic cost, at most QUANTILE_AUTO_MAX_FEATURES features).
+    from skbary.nn.maps import QUANTILE_AUTO_MAX_FEATURES
+
+    fast = dict(max_iter=2, transform_max_iter=2, batch_size=32, random_state=0)
+    est = GenerativeBarycenter(**fast).fit(scatter.marginals, scatter.weights)
+    assert _quantile_frames(est) == ["axes", "ica"]
+    q = est.maps_.map.net.quantiles[0]
+    assert bool(q.is_set)
+    rows = (scatter.marginals[1] - est.center_) / est.scale_  # the networks' coordinates
+    z = q.forward_one(torch.as_tensor(rows, dtype=torch.float32), 1)
+    assert abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1) < 0.05
+    assert est.maps_.map.net.mlp.layers[0].weight.shape[1] == 2 + 2 + 2  # [x, z_axes, z_ica]
+    knots = q.knots.clone()
+    est.set_params(warm_start=True).fit(scatter.marginals, scatter.weights)
+    assert torch.equal(est.maps_.map.net.quantiles[0].knots, knots)  # kept on a warm start
+
+    off = GenerativeBarycenter(**fast, map__quantile_features=False)
+    assert _quantile_frames(off.fit(scatter.marginals, scatter.weights)) is None
+    d = QUANTILE_AUTO_MAX_FEATURES + 1  # above the rule's dimension: none
+    wide = make_location_scatter(2, d, 300, random_state=0)
+    assert _quantile_frames(GenerativeBarycenter(**fast).fit(wide.marginals)) is None
+    with pytest.raises(ValueError, match="map__quantile_features"):
+        GenerativeBarycenter(**fast, map__quantile_features="pca").fit(scatter.marginals)
+
+
+def test_transform_maps_are_the_average_of_their_iterates(scatter):
+    from skorch.callbacks import Callback
+
+    class LastAverage(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if net.history[-1]["phase"] == "transform":
+                self.average = [t.clone() for t in net._ema]
+
+    seen = LastAverage()
+    kw = dict(max_iter=3, transform_max_iter=30, batch_size=32, random_state=0)
+    est = GenerativeBarycenter(**kw, callbacks=[seen]).fit(scatter.marginals, scatter.weights)
+    kept = list(est.maps_.map.parameters())
+    assert all(torch.equal(p, a) for p, a in zip(kept, seen.average, strict=True))
+    assert not hasattr(est, "_ema")
+    plain = GenerativeBarycenter(**kw, ema_decay=0.0).fit(scatter.marginals, scatter.weights)
+    assert not all(torch.equal(p, q) for p, q in zip(kept, plain.maps_.map.parameters()))
+    for p, q in zip(est.generator_.parameters(), plain.generator_.parameters(), strict=True):
+        assert torch.equal(p, q)  # the generator does not depend on it

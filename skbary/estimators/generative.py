@@ -22,9 +22,10 @@ from ..divergences import KERNELS
 from ..exceptions import NotLearnedError
 from ..methods import generative as method
 from ..methods.generative import GaussianGenerator
+from ..nn.maps import quantile_features_auto, quantiles_unset, set_quantiles_
 from ..solvers import MaxMinOTSolver
 from ..training import MarginalBatches
-from ..training.optim import freeze_
+from ..training.optim import ParameterAverage, freeze_
 
 __all__ = ["GenerativeBarycenter", "GaussianGenerator"]
 
@@ -84,8 +85,15 @@ class GenerativeBarycenter(NeuralBarycenter):
     map : None, torch.nn.Module class, instance or factory, default=None
         The maps ``T_k`` of ``transform`` (K copies), ``n_features -> n_features``. None:
         ``x + MLP(x)`` starting at the identity (``map__hidden_layer_sizes=(128, 128,
-        128)``, ``map__activation="relu"``, ``map__residual=True``); a user's map is used as
-        given (``T_k(x) = net_k(x)``).
+        128)``, ``map__activation="relu"``, ``map__residual=True``,
+        ``map__quantile_features="auto"``); a user's map is used as given
+        (``T_k(x) = net_k(x)``). ``map__quantile_features`` (False, True or "axes", "ica",
+        "axes+ica"): the MLP also takes the normal scores of x under input k's training
+        marginals along the data axes and/or input k's independent components
+        (:class:`~skbary.nn.maps.MarginalQuantiles`, as NOT's and WIN's maps), which lets
+        a map follow optimal maps that are steep where a bounded input piles its mass
+        against an edge; "auto" is "axes+ica" up to
+        :data:`~skbary.nn.maps.QUANTILE_AUTO_MAX_FEATURES` (32) features, False above.
     potential : None, torch.nn.Module class, instance or factory, default=None
         The potentials ``v_k`` of the transform's max-min problem (K copies),
         ``n_features -> 1``. None: an MLP (``potential__hidden_layer_sizes=(128, 128,
@@ -144,6 +152,10 @@ class GenerativeBarycenter(NeuralBarycenter):
         Map updates per potential update of the OT solver.
     lr_map : float, default=1e-3
         Learning rate of the OT maps and of their potentials.
+    ema_decay : float in [0, 1), default=0.99
+        The maps kept after fit (:meth:`transform`) are an exponential moving average of
+        their iterates, updated after every map step (0 disables; NOT's and WIN's
+        ``ema_decay``). The generator does not depend on it.
     transform_time_fraction : float in (0, 1), default=0.25
         With ``max_time`` and ``learn_transform``: the share of ``max_time`` reserved for
         the maps; the generator phase stops at ``(1 - transform_time_fraction) * max_time``.
@@ -249,6 +261,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         "transform_max_iter": [_COUNT, None],
         "n_map_steps": [_COUNT],
         "lr_map": [_POSITIVE],
+        "ema_decay": [Interval(numbers.Real, 0, 1, closed="left")],
         "transform_time_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left")],
         "lr_generator": [_POSITIVE],
@@ -274,6 +287,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         transform_max_iter: int | None = None,
         n_map_steps: int = 5,
         lr_map: float = 1e-3,
+        ema_decay: float = 0.99,
         transform_time_fraction: float = 0.25,
         standardize: bool | str = "auto",
         weights: Any = None,
@@ -316,6 +330,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.transform_max_iter = transform_max_iter
         self.n_map_steps = n_map_steps
         self.lr_map = lr_map
+        self.ema_decay = ema_decay
         self.transform_time_fraction = transform_time_fraction
         self.standardize = standardize
         self.weights = weights
@@ -415,8 +430,12 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.maps_ = None
         if self.learn_transform:
             with self._seeded(1):
+                auto = quantile_features_auto(True, d)  # the quadratic cost
                 maps = self._network(
-                    "map", in_features=d, out_features=d, default=method.default_maps(K, d)
+                    "map",
+                    in_features=d,
+                    out_features=d,
+                    default=method.default_maps(K, d, quantile_auto=auto),
                 )
                 potentials = self._network(
                     "potential",
@@ -432,6 +451,11 @@ class GenerativeBarycenter(NeuralBarycenter):
 
     def _train(self, data: MarginalBatches, weights: NDArray) -> None:
         a = torch.as_tensor(weights, dtype=torch.float32, device=self.device_)
+        # the maps' quantile features (if any) from input k's training rows, once; set first,
+        # so that their cost (FastICA) comes out of the generator's share of max_time and a
+        # short fit still leaves the maps their own
+        if self.maps_ is not None and quantiles_unset(self.maps_.map):
+            set_quantiles_(self.maps_.map, self._training_rows(data))
         B = int(self.batch_size)
         g_opt = self._make_optimizer(self.generator_.parameters(), float(self.lr_generator))
         common = {
@@ -486,6 +510,10 @@ class GenerativeBarycenter(NeuralBarycenter):
         if self.maps_ is None:
             return
         lr = float(self.lr_map)
+        average = None
+        if self.ema_decay > 0:
+            average = ParameterAverage(self.maps_.map.parameters(), self.ema_decay)
+            self._ema = average.average  # read by callbacks that score the averaged maps
         step = method.transform_step(
             maps=self.maps_,
             generator=self.generator_,
@@ -496,6 +524,7 @@ class GenerativeBarycenter(NeuralBarycenter):
             potential_optimizer=self._make_optimizer(self.maps_.potential.parameters(), lr),
             batch_size=B,
             n_map_steps=self.n_map_steps,
+            average=average,
         )
         self.maps_.train()
         self.n_transform_iter_ = self._run(
@@ -505,6 +534,9 @@ class GenerativeBarycenter(NeuralBarycenter):
             phase="transform",
             train_loss="map",
         )
+        if average is not None and self.n_transform_iter_ > 0:
+            average.copy_to_params()
+        self.__dict__.pop("_ema", None)
         self.maps_.eval()
 
     # ------------------------------------------------------------------ inference

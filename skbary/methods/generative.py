@@ -38,11 +38,11 @@ from torch import nn
 
 from ..divergences import entropic_ot, kernel_matrix, mmd2
 from ..nn.affine import DENSE_MAX_FEATURES
+from ..nn.maps import residual_maps, resolve_quantile_features
 from ..nn.mlp import MLP, BatchedMLP
-from ..nn.residual import ResidualMaps
 from ..nn.roles import Role
 from ..solvers import MaxMinOTSolver
-from ..training.optim import descend, frozen
+from ..training.optim import ParameterAverage, descend, frozen
 
 __all__ = [
     "ROLES",
@@ -76,7 +76,12 @@ ROLES = {
     "map": Role(
         "map",
         "the transform's map T_k from input k to the barycenter",
-        defaults={"hidden_layer_sizes": (128, 128, 128), "activation": "relu", "residual": True},
+        defaults={
+            "hidden_layer_sizes": (128, 128, 128),
+            "activation": "relu",
+            "residual": True,
+            "quantile_features": "auto",
+        },
     ),
     "potential": Role(
         "potential",
@@ -133,12 +138,29 @@ def default_stack(n_models: int, n_in: int, n_out: int) -> Callable[..., nn.Modu
     return build
 
 
-def default_maps(n_models: int, n_features: int) -> Callable[..., nn.Module]:
-    """K maps fused into one batched MLP, ``x + MLP(x)`` starting at the identity by default."""
+def default_maps(
+    n_models: int, n_features: int, quantile_auto: bool = False
+) -> Callable[..., nn.Module]:
+    """K maps fused into one batched MLP, ``x + MLP(x)`` starting at the identity by default.
 
-    def build(hidden_layer_sizes: Sequence[int], activation: str, residual: bool) -> nn.Module:
-        net = BatchedMLP(n_models, n_features, n_features, hidden_layer_sizes, activation)
-        return ResidualMaps(net) if residual else net
+    The maps' source is input k's own rows, so they may also take the normal scores of x
+    under input k's marginals (``map__quantile_features``, as WIN's and NOT's maps);
+    ``quantile_auto``: what its "auto" means ("axes+ica" or False,
+    :func:`~skbary.nn.maps.quantile_features_auto`).
+    """
+
+    def build(
+        hidden_layer_sizes: Sequence[int],
+        activation: str,
+        residual: bool,
+        quantile_features: bool | str = "auto",
+    ) -> nn.Module:
+        features = resolve_quantile_features(
+            quantile_features, quantile_auto, name="map__quantile_features"
+        )
+        return residual_maps(
+            n_models, n_features, hidden_layer_sizes, activation, residual, features
+        )
 
     return build
 
@@ -303,8 +325,13 @@ def transform_step(
     potential_optimizer: torch.optim.Optimizer,
     batch_size: int,
     n_map_steps: int,
+    average: ParameterAverage | None = None,
 ) -> Step:
-    """The maps T_k: P_k -> G # rho, by the reversed max-min OT solver (G frozen)."""
+    """The maps T_k: P_k -> G # rho, by the reversed max-min OT solver (G frozen).
+
+    ``average``: an exponential moving average of the maps' parameters, updated after every
+    map step.
+    """
     K, d = int(maps.n_problems), int(n_features)
 
     def draw_generated(n: int) -> torch.Tensor:
@@ -318,4 +345,5 @@ def transform_step(
         n_map_steps=int(n_map_steps),
         potential_optimizer=potential_optimizer,
         map_optimizer=map_optimizer,
+        average=average,
     )

@@ -39,9 +39,8 @@ import torch
 from torch import nn
 
 from ..nn.init import last_linear, zero_
-from ..nn.maps import BatchedMap, resolve_quantile_features
+from ..nn.maps import residual_maps, resolve_quantile_features
 from ..nn.mlp import MLP, BatchedMLP, check_hidden_layer_sizes
-from ..nn.residual import ResidualMaps
 from ..nn.roles import Role
 from ..solvers import MaxMinOTSolver
 from ..training.optim import ParameterAverage, descend, freeze_
@@ -152,8 +151,7 @@ def default_maps(
 
     def batched_mlp_maps(hidden_layer_sizes=None, activation="relu", residual=True):
         sizes = hidden_sizes(hidden_layer_sizes, n_features)
-        net = BatchedMLP(n_models, n_features, n_features, sizes, activation)
-        return ResidualMaps(net) if residual else net
+        return residual_maps(n_models, n_features, sizes, activation, residual)
 
     def quantile_maps(
         hidden_layer_sizes=None, activation="relu", residual=True, quantile_features="auto"
@@ -161,14 +159,8 @@ def default_maps(
         features = resolve_quantile_features(
             quantile_features, bool(quantile_auto), name="map__quantile_features"
         )
-        if not features:
-            return batched_mlp_maps(hidden_layer_sizes, activation, residual)
         sizes = hidden_sizes(hidden_layer_sizes, n_features)
-        net = BatchedMap(
-            n_models, n_features, n_features, sizes, activation, skip=False, init_scale=1.0,
-            quantile_features=features,
-        )  # fmt: skip
-        return ResidualMaps(net) if residual else net
+        return residual_maps(n_models, n_features, sizes, activation, residual, features)
 
     return batched_mlp_maps if quantile_auto is None else quantile_maps
 

@@ -36,6 +36,7 @@ from torch import nn
 from .affine import identity_skip
 from .init import last_linear, scale_
 from .mlp import BatchedMLP
+from .residual import ResidualMaps
 
 __all__ = [
     "QUANTILE_AUTO_MAX_FEATURES",
@@ -45,6 +46,7 @@ __all__ = [
     "kl_to_gaussian",
     "quantile_features_auto",
     "quantiles_unset",
+    "residual_maps",
     "resolve_quantile_features",
     "set_quantiles_",
 ]
@@ -225,6 +227,34 @@ def quantiles_unset(module: nn.Module) -> bool:
         isinstance(m, BatchedMap) and m.quantiles is not None and not bool(m.quantiles[0].is_set)
         for m in module.modules()
     )
+
+
+def residual_maps(
+    n_models: int,
+    n_features: int,
+    hidden_layer_sizes: Sequence[int],
+    activation: str = "relu",
+    residual: bool = True,
+    quantile_features: bool | str = False,
+) -> nn.Module:
+    """K maps R^d -> R^d fused into one batched MLP, ``x + MLP(...)`` by default.
+
+    The default maps of the max-min OT solvers (WIN's both roles, the generative
+    barycenter's transform). With ``quantile_features`` (already resolved: False, True or a
+    frame of :data:`QUANTILE_FRAMES`) the MLP is a :class:`BatchedMap` without its own skip
+    that also takes the normal scores ``z(x)`` of input k's marginals, set later from the
+    training rows by :func:`set_quantiles_`; without, a plain
+    :class:`~skbary.nn.mlp.BatchedMLP`. ``residual`` adds the identity, so that the maps
+    start near it (the last layer's initial scale is the MLP's own).
+    """
+    if quantile_features:
+        net: nn.Module = BatchedMap(
+            n_models, n_features, n_features, hidden_layer_sizes, activation, skip=False,
+            init_scale=1.0, quantile_features=quantile_features,
+        )  # fmt: skip
+    else:
+        net = BatchedMLP(n_models, n_features, n_features, hidden_layer_sizes, activation)
+    return ResidualMaps(net) if residual else net
 
 
 def set_quantiles_(module: nn.Module, rows: Sequence) -> None:
