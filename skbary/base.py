@@ -52,6 +52,7 @@ from ._docstrings import fill_shared_docs
 from .costs import quadratic_cost, resolve_cost
 from .exceptions import DiscreteSampleWarning, TrainingDivergedError
 from .nn.affine import DENSE_MAX_FEATURES
+from .nn.maps import quantiles_unset, set_quantiles_
 from .nn.roles import Role, build_network
 from .streams import StreamCache, is_stream
 from .training import (
@@ -68,6 +69,7 @@ from .training import (
 from .training.callbacks import check_callbacks
 from .training.interrupts import InterruptGuard
 from .training.loop import format_phase_table, format_summary
+from .training.optim import ParameterAverage
 from .training.state import TrainingStateMixin
 from .validation import (
     WEIGHT_RULES,
@@ -1445,6 +1447,36 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
     # ------------------------------------------------------------------ plans from rows
     # Methods without a generator (NOT, EgBary) sample the barycenter by pushing training
     # rows through their plans, and offer the plans' means as a deterministic map.
+    @contextlib.contextmanager
+    def _averaged_maps(
+        self, params: Sequence[torch.Tensor], decay: float, phase: str
+    ) -> Iterator[ParameterAverage | None]:
+        """Maps kept as an exponential moving average of their iterates in ``phase``.
+
+        Yields the :class:`~skbary.training.optim.ParameterAverage` the phase's step updates
+        after every map step (None when ``decay`` is 0). While the block runs it is
+        ``_ema``, which callbacks that score the averaged maps and early stopping's best
+        iterate read (:meth:`_networks_now`); when the block ends normally and ``phase``
+        has run (a row of it in ``history_``), the parameters take the average.
+        """
+        if not decay > 0:
+            yield None
+            return
+        average = ParameterAverage(params, decay)
+        self._ema = average.average
+        try:
+            yield average
+            if any(row.get("phase") == phase for row in self.history_):
+                average.copy_to_params()
+        finally:
+            self.__dict__.pop("_ema", None)
+
+    def _set_map_quantiles(self, maps: nn.Module | None, data: MarginalBatches) -> None:
+        """Set the quantile features of ``maps`` (if any, not yet set: a warm start keeps
+        them) from every input's training rows (:func:`~skbary.nn.maps.set_quantiles_`)."""
+        if maps is not None and quantiles_unset(maps):
+            set_quantiles_(maps, self._training_rows(data))
+
     def _keep_training_rows(self, data: MarginalBatches, max_rows: int = 100_000) -> None:
         """Keep the rows :meth:`_sample_from_rows` pushes (:meth:`_training_rows`)."""
         self._rows = self._training_rows(data, max_rows)

@@ -13,7 +13,14 @@ from skbary import GenerativeBarycenter, NotLearnedError, TrainingDivergedError
 from skbary.datasets import make_gaussians, make_location_scatter
 from skbary.estimators.generative import GaussianGenerator
 from skbary.metrics import bw_uvp, energy_distance, weighted_l2_uvp
-from tests.user_modules import UserConv, UserMLP, image_inputs, params_changed
+from tests.user_modules import (
+    LastTransformAverage,
+    UserConv,
+    UserMLP,
+    image_inputs,
+    params_changed,
+    transform_quantile_frames,
+)
 
 torch.set_num_threads(1)
 
@@ -344,11 +351,6 @@ def test_bad_params_name_the_argument(scatter, params, match):
         GenerativeBarycenter(max_iter=2, **params).fit(scatter.marginals)
 
 
-def _quantile_frames(est):
-    quantiles = getattr(est.maps_.map.net, "quantiles", None)  # ResidualMaps around the MLP
-    return None if quantiles is None else [q.frame for q in quantiles]
-
-
 def test_default_maps_take_quantile_features_when_auto_applies(scatter):
     # The transform's maps start from input k's own rows: "auto" feeds them the normal
     # scores along the data axes and input k's independent components, as NOT's and WIN's
@@ -357,7 +359,7 @@ def test_default_maps_take_quantile_features_when_auto_applies(scatter):
 
     fast = dict(max_iter=2, transform_max_iter=2, batch_size=32, random_state=0)
     est = GenerativeBarycenter(**fast).fit(scatter.marginals, scatter.weights)
-    assert _quantile_frames(est) == ["axes", "ica"]
+    assert transform_quantile_frames(est) == ["axes", "ica"]
     q = est.maps_.map.net.quantiles[0]
     assert bool(q.is_set)
     rows = (scatter.marginals[1] - est.center_) / est.scale_  # the networks' coordinates
@@ -369,23 +371,16 @@ def test_default_maps_take_quantile_features_when_auto_applies(scatter):
     assert torch.equal(est.maps_.map.net.quantiles[0].knots, knots)  # kept on a warm start
 
     off = GenerativeBarycenter(**fast, map__quantile_features=False)
-    assert _quantile_frames(off.fit(scatter.marginals, scatter.weights)) is None
+    assert transform_quantile_frames(off.fit(scatter.marginals, scatter.weights)) is None
     d = QUANTILE_AUTO_MAX_FEATURES + 1  # above the rule's dimension: none
     wide = make_location_scatter(2, d, 300, random_state=0)
-    assert _quantile_frames(GenerativeBarycenter(**fast).fit(wide.marginals)) is None
+    assert transform_quantile_frames(GenerativeBarycenter(**fast).fit(wide.marginals)) is None
     with pytest.raises(ValueError, match="map__quantile_features"):
         GenerativeBarycenter(**fast, map__quantile_features="pca").fit(scatter.marginals)
 
 
 def test_transform_maps_are_the_average_of_their_iterates(scatter):
-    from skorch.callbacks import Callback
-
-    class LastAverage(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            if net.history[-1]["phase"] == "transform":
-                self.average = [t.clone() for t in net._ema]
-
-    seen = LastAverage()
+    seen = LastTransformAverage()
     kw = dict(max_iter=3, transform_max_iter=30, batch_size=32, random_state=0)
     est = GenerativeBarycenter(**kw, callbacks=[seen]).fit(scatter.marginals, scatter.weights)
     kept = list(est.maps_.map.parameters())

@@ -8,13 +8,19 @@ import time
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
 
 from skbary import NotLearnedError, TrainingDivergedError, WINBarycenter
 from skbary.datasets import make_location_scatter
 from skbary.metrics import bw_uvp, weighted_l2_uvp
 from skbary.nn.init import last_linear
-from tests.user_modules import UserConv, UserMLP, image_inputs, params_changed
+from tests.user_modules import (
+    LastTransformAverage,
+    UserConv,
+    UserMLP,
+    image_inputs,
+    params_changed,
+    transform_quantile_frames,
+)
 
 SMALL = {
     "batch_size": 128,
@@ -251,12 +257,6 @@ def test_unknown_role_setting_and_instance_with_settings_are_rejected(role, benc
         WINBarycenter(**{role: UserMLP(2, 2), f"{role}__hidden": 16}, **FAST).fit(bench.marginals)
 
 
-def _quantile_frames(est):
-    net = est.maps_.map.net  # the default maps: ResidualMaps around the MLP
-    quantiles = getattr(net, "quantiles", None)
-    return None if quantiles is None else [q.frame for q in quantiles]
-
-
 def test_default_maps_take_quantile_features_when_auto_applies(bench):
     # Algorithm 2's maps start from input k's own rows: "auto" feeds them the normal scores
     # along the data axes and input k's independent components (NOT's rule: the quadratic
@@ -266,7 +266,7 @@ def test_default_maps_take_quantile_features_when_auto_applies(bench):
 
     fast = dict(max_iter=1, transform_max_iter=2, random_state=0, **SMALL)
     est = WINBarycenter(**fast).fit(bench.marginals, bench.weights)
-    assert _quantile_frames(est) == ["axes", "ica"]
+    assert transform_quantile_frames(est) == ["axes", "ica"]
     assert not hasattr(est.inverse_maps_.map.net, "quantiles")
     q = est.maps_.map.net.quantiles[0]
     assert bool(q.is_set)
@@ -280,24 +280,19 @@ def test_default_maps_take_quantile_features_when_auto_applies(bench):
     assert torch.equal(est.maps_.map.net.quantiles[0].knots, knots)  # kept on a warm start
 
     off = WINBarycenter(**fast, map__quantile_features=False).fit(bench.marginals, bench.weights)
-    assert _quantile_frames(off) is None
+    assert transform_quantile_frames(off) is None
     axes = WINBarycenter(**fast, map__quantile_features="axes").fit(bench.marginals, bench.weights)
-    assert _quantile_frames(axes) == ["axes"]
+    assert transform_quantile_frames(axes) == ["axes"]
     d = QUANTILE_AUTO_MAX_FEATURES + 1  # above the rule's dimension: none
     wide = make_location_scatter(2, d, 300, random_state=0)
     est = WINBarycenter(**fast).fit(wide.marginals, wide.weights)
-    assert _quantile_frames(est) is None
+    assert transform_quantile_frames(est) is None
     with pytest.raises(ValueError, match="map__quantile_features"):
         WINBarycenter(**fast, map__quantile_features="pca").fit(bench.marginals, bench.weights)
 
 
 def test_transform_maps_are_the_average_of_their_iterates(bench):
-    class LastAverage(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            if net.history[-1]["phase"] == "transform":
-                self.average = [t.clone() for t in net._ema]
-
-    seen = LastAverage()
+    seen = LastTransformAverage()
     est = WINBarycenter(
         max_iter=2, transform_max_iter=30, random_state=0, callbacks=[seen], **SMALL
     ).fit(bench.marginals, bench.weights)

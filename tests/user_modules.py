@@ -5,13 +5,17 @@
   of 256 columns (other input widths are first lifted to 16 x 16 by a linear layer, as a
   DCGAN-style generator does);
 * :func:`image_inputs` -- three small inputs of flat 16 x 16 "images";
-* :func:`params_changed` -- whether a fitted role network moved away from a reference.
+* :func:`params_changed` -- whether a fitted role network moved away from a reference;
+* :class:`LastTransformAverage` -- a user callback that copies the running average of the
+  ``transform`` maps at the end of every iteration of that phase;
+* :func:`transform_quantile_frames` -- the quantile frames of the default ``transform`` maps.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from skorch.callbacks import Callback
 from torch import nn
 
 SIDE = 16
@@ -79,3 +83,19 @@ def params_changed(module: nn.Module, reference: dict[str, torch.Tensor]) -> boo
         for k, v in reference.items()
         if k in state
     )
+
+
+class LastTransformAverage(Callback):
+    """Copies the estimator's running average of its maps (``_ema``) after every iteration
+    of the ``transform`` phase (WIN's Algorithm 2, Generative's maps)."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.history[-1]["phase"] == "transform":
+            self.average = [t.clone() for t in net._ema]
+
+
+def transform_quantile_frames(est) -> list[str] | None:
+    """The frames of the quantile features of ``est.maps_.map`` (the default maps of
+    ``transform``: ResidualMaps around the MLP), or None without features."""
+    quantiles = getattr(est.maps_.map.net, "quantiles", None)
+    return None if quantiles is None else [q.frame for q in quantiles]

@@ -23,10 +23,10 @@ from ..exceptions import NotLearnedError
 from ..methods import generative as method
 from ..methods.generative import GaussianGenerator
 from ..nn.bounded import BoxOutput, resolve_bounds
-from ..nn.maps import quantile_features_auto, quantiles_unset, set_quantiles_
+from ..nn.maps import quantile_features_auto
 from ..solvers import MaxMinOTSolver
 from ..training import MarginalBatches
-from ..training.optim import ParameterAverage, freeze_
+from ..training.optim import freeze_
 
 __all__ = ["GenerativeBarycenter", "GaussianGenerator"]
 
@@ -494,8 +494,8 @@ class GenerativeBarycenter(NeuralBarycenter):
         # the maps' quantile features (if any) from input k's training rows, once; set first,
         # so that their cost (FastICA) comes out of the generator's share of max_time and a
         # short fit still leaves the maps their own
-        if self.maps_ is not None and quantiles_unset(self.maps_.map):
-            set_quantiles_(self.maps_.map, self._training_rows(data))
+        if self.maps_ is not None:
+            self._set_map_quantiles(self.maps_.map, data)
         B = int(self.batch_size)
         g_opt = self._make_optimizer(self.generator_.parameters(), float(self.lr_generator))
         common = {
@@ -550,33 +550,27 @@ class GenerativeBarycenter(NeuralBarycenter):
         if self.maps_ is None:
             return
         lr = float(self.lr_map)
-        average = None
-        if self.ema_decay > 0:
-            average = ParameterAverage(self.maps_.map.parameters(), self.ema_decay)
-            self._ema = average.average  # read by callbacks that score the averaged maps
-        step = method.transform_step(
-            maps=self.maps_,
-            generator=self.generator_,
-            draw_inputs=data.draw,
-            draw_noise=self._noise,
-            n_features=self.n_features_in_,
-            map_optimizer=self._make_optimizer(self.maps_.map.parameters(), lr),
-            potential_optimizer=self._make_optimizer(self.maps_.potential.parameters(), lr),
-            batch_size=B,
-            n_map_steps=self.n_map_steps,
-            average=average,
-        )
-        self.maps_.train()
-        self.n_transform_iter_ = self._run(
-            step,
-            n_iter=self._n_iter("transform_max_iter"),
-            deadline=self._deadline(),
-            phase="transform",
-            train_loss="map",
-        )
-        if average is not None and self.n_transform_iter_ > 0:
-            average.copy_to_params()
-        self.__dict__.pop("_ema", None)
+        with self._averaged_maps(self.maps_.map.parameters(), self.ema_decay, "transform") as avg:
+            step = method.transform_step(
+                maps=self.maps_,
+                generator=self.generator_,
+                draw_inputs=data.draw,
+                draw_noise=self._noise,
+                n_features=self.n_features_in_,
+                map_optimizer=self._make_optimizer(self.maps_.map.parameters(), lr),
+                potential_optimizer=self._make_optimizer(self.maps_.potential.parameters(), lr),
+                batch_size=B,
+                n_map_steps=self.n_map_steps,
+                average=avg,
+            )
+            self.maps_.train()
+            self.n_transform_iter_ = self._run(
+                step,
+                n_iter=self._n_iter("transform_max_iter"),
+                deadline=self._deadline(),
+                phase="transform",
+                train_loss="map",
+            )
         self.maps_.eval()
 
     # ------------------------------------------------------------------ inference

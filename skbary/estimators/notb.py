@@ -439,37 +439,31 @@ class NOTBarycenter(NeuralBarycenter):
         prior, reg = self._model_prior()
         opt_map = self._make_optimizer(self.maps_.parameters(), self.lr_map)
         opt_pot = self._make_optimizer(self.potentials_.parameters(), self.lr_potential)
-        average = None
-        if self.ema_decay > 0:
-            average = notb.ParameterAverage(self.maps_.parameters(), self.ema_decay)
-            self._ema = average.average  # read by callbacks that score the averaged maps
         push = notb.transport_push(
             self._plans, self.maps_, self._model_cost(), S, self._generator,
             regularization=self.regularization, prior=prior, reg_strength=reg,
         )  # fmt: skip
-        step = notb.iteration(
-            draw=data.draw,
-            push=push,
-            potentials=self.potentials_,
-            weights=a,
-            batch_size=self.batch_size,
-            n_map_steps=self.n_map_steps,
-            map_optimizer=opt_map,
-            potential_optimizer=opt_pot,
-            average=average,
-            generator=self._generator,
-        )
-        self.n_iter_ = self._run(
-            step,
-            n_iter=self._n_iter("max_iter"),
-            deadline=self._deadline(),
-            phase="train",
-            decay=[opt_map, opt_pot],
-            train_loss="map",
-        )
-        if average is not None and self.n_iter_ > 0:
-            average.copy_to_params()
-        self.__dict__.pop("_ema", None)
+        with self._averaged_maps(self.maps_.parameters(), self.ema_decay, "train") as average:
+            step = notb.iteration(
+                draw=data.draw,
+                push=push,
+                potentials=self.potentials_,
+                weights=a,
+                batch_size=self.batch_size,
+                n_map_steps=self.n_map_steps,
+                map_optimizer=opt_map,
+                potential_optimizer=opt_pot,
+                average=average,
+                generator=self._generator,
+            )
+            self.n_iter_ = self._run(
+                step,
+                n_iter=self._n_iter("max_iter"),
+                deadline=self._deadline(),
+                phase="train",
+                decay=[opt_map, opt_pot],
+                train_loss="map",
+            )
 
     def _learn_input_map(
         self, X: NDArray, w: NDArray | None, max_iter: int | None, max_time: float | None

@@ -18,9 +18,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..base import InverseTransformMixin, NeuralBarycenter
 from ..exceptions import NotLearnedError
 from ..methods import win
-from ..nn.maps import quantile_features_auto, quantiles_unset, set_quantiles_
+from ..nn.maps import quantile_features_auto
 from ..training import MarginalBatches
-from ..training.optim import ParameterAverage
 
 __all__ = ["WINBarycenter"]
 
@@ -354,8 +353,8 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         # Algorithm 2's quantile features (if any) from input k's training rows, once; set
         # first, so that their cost (FastICA) comes out of Algorithm 1's share of max_time
         # and a short fit still leaves Algorithm 2 its own
-        if self.maps_ is not None and quantiles_unset(self.maps_.map):
-            set_quantiles_(self.maps_.map, self._training_rows(data))
+        if self.maps_ is not None:
+            self._set_map_quantiles(self.maps_.map, data)
 
         # Algorithm 1: the barycenter G#S.
         inv = self.inverse_maps_
@@ -400,32 +399,27 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
             self._make_optimizer(self.maps_.potential.parameters(), self.lr_potential),
             self._make_optimizer(self.maps_.map.parameters(), self.lr_map),
         ]
-        average = None
-        if self.ema_decay > 0:
-            average = ParameterAverage(self.maps_.map.parameters(), self.ema_decay)
-            self._ema = average.average  # read by callbacks that score the averaged maps
-        step = win.maps_to_barycenter_step(
-            maps=self.maps_,
-            generator=self.generator_,
-            draw_inputs=data.draw,
-            latent=latent,
-            potential_optimizer=optimizers[0],
-            map_optimizer=optimizers[1],
-            n_map_steps=self.n_map_steps,
-            batch_size=self.batch_size,
-            average=average,
-        )
-        self.n_transform_iter_ = self._run(
-            step,
-            n_iter=self._n_iter("transform_max_iter"),
-            deadline=self._deadline(0.98),
-            phase="transform",
-            decay=optimizers,
-            train_loss="transform_map",
-        )
-        if average is not None and self.n_transform_iter_ > 0:
-            average.copy_to_params()
-        self.__dict__.pop("_ema", None)
+        maps = self.maps_.map.parameters()
+        with self._averaged_maps(maps, self.ema_decay, "transform") as average:
+            step = win.maps_to_barycenter_step(
+                maps=self.maps_,
+                generator=self.generator_,
+                draw_inputs=data.draw,
+                latent=latent,
+                potential_optimizer=optimizers[0],
+                map_optimizer=optimizers[1],
+                n_map_steps=self.n_map_steps,
+                batch_size=self.batch_size,
+                average=average,
+            )
+            self.n_transform_iter_ = self._run(
+                step,
+                n_iter=self._n_iter("transform_max_iter"),
+                deadline=self._deadline(0.98),
+                phase="transform",
+                decay=optimizers,
+                train_loss="transform_map",
+            )
 
     def _divergence_hint(self, loss_name: str) -> str:
         algorithm2 = loss_name.startswith("transform_")
