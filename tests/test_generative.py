@@ -124,6 +124,7 @@ def test_user_generator_instance_in_standardised_coordinates(scatter):
     # Data far from the origin in large units: the user's network, like the default MLP,
     # works in standardised coordinates, so its start near 0 is near the barycenter.
     X = [10.0 * m + 50.0 for m in scatter.marginals]
+    torch.manual_seed(0)  # the user's module is built from torch's global generator
     module = UserMLP(3, 2)
     before = copy.deepcopy(module.state_dict())
     est = GenerativeBarycenter(
