@@ -296,7 +296,9 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
             in_features=d,
             out_features=1,
             n_models=K,
-            default=nwb.default_potentials(K, d, c),
+            default=nwb.default_potentials(
+                K, d, c, quantile_auto=nwb.quantile_auto(d, c), role=role
+            ),
             sizes={"context_features": c},
             check=functools.partial(nwb.check_potentials, type(self).__name__, role, K, d, c),
         )
@@ -318,6 +320,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
 
     def _train(self, data: MarginalBatches, weights: NDArray) -> None:
         K = data.n_marginals
+        nwb.set_potential_quantiles(self.f_, self.g_, lambda: self._training_rows(data), weights)
         opt_g, opt_f, opt_h = (
             self._make_optimizer(net.parameters(), self.lr)
             for net in (self.g_, self.f_, self.generator_)
