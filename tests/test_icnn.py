@@ -517,7 +517,7 @@ def test_quantile_term_lets_a_gradient_follow_a_steep_edge():
     errors = {}
     for qf in (False, True):
         torch.manual_seed(0)
-        net = BatchedICNN(1, 1, (32, 32), quantile_features=qf)
+        net = BatchedICNN(1, 1, (32, 32), quantile_features=qf, quantile_scale=1.0)
         net.set_quantiles_([x[0]])
         opt = torch.optim.Adam(net.parameters(), lr=3e-3)
         for _ in range(200):

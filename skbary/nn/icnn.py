@@ -432,7 +432,7 @@ class ConvexQuantileTerm(nn.Module):
 
     .. code-block:: text
 
-        phi'(t_i) = v_i = c + sum_{l < i} |r_l|,   linear in between,
+        phi'(t_i) = v_i = scale * (c + sum_{l < i} |r_l|),   linear in between,
         phi(t)    = its integral (piecewise quadratic, linear beyond the outer knots)
 
     so ``grad psi_k`` is a monotone 1-D map per direction -- the form of the optimal maps
@@ -455,15 +455,30 @@ class ConvexQuantileTerm(nn.Module):
         The direction sets, d directions each (J = d per frame in all).
     n_knots : int, default=33
         Q, knots per direction.
+    scale : float, default=0.1
+        ``c`` and the rises enter as ``scale`` times their parameters: under Adam, whose
+        steps are about ``lr`` whatever the gradient, the term's learning rate. With 1.0
+        its many weakly determined parameters wandered: on Gaussian inputs (location-
+        scatter, D = 8, 2,000 iterations) the maps' weighted L2-UVP was 0.213 % against
+        0.045 % without the term, 0.057 % with 0.1; on a product measure 0.574 % and
+        0.523 % (1.095 % without).
     """
 
     #: Rows of each input FastICA is fitted on (as the quantile features').
     ICA_ROWS = 5_000
 
     def __init__(
-        self, n_models: int, n_features: int, frames: Sequence[str], n_knots: int = 33
+        self,
+        n_models: int,
+        n_features: int,
+        frames: Sequence[str],
+        n_knots: int = 33,
+        scale: float = 0.1,
     ) -> None:
         super().__init__()
+        if not float(scale) > 0:
+            raise ValueError(f"scale must be positive, got {scale}.")
+        self.scale = float(scale)
         frames = tuple(frames)
         if not frames or any(f not in ("axes", "ica") for f in frames):
             raise ValueError(f"frames must be a non-empty sequence of 'axes', 'ica', got {frames}.")
@@ -556,8 +571,8 @@ class ConvexQuantileTerm(nn.Module):
         ``index=k`` term k alone on x (1, B, d). Differentiable in the parameters."""
         sel = BatchedICNN._select(index)
         i, r, beyond, knots = self._lookup(x, index)
-        rise = _reflect(sel(self.raw))
-        slope = sel(self.slope)
+        rise = self.scale * _reflect(sel(self.raw))
+        slope = self.scale * sel(self.slope)
         width = knots.diff(dim=-1)
         s = rise / width.clamp_min(1e-12)  # phi'' on each interval
         v = torch.cat([slope, slope + rise.cumsum(-1)], -1)  # phi'(t_i)
@@ -630,6 +645,9 @@ class BatchedICNN(InputConvexNetwork):
         not depend on the context.
     quantile_knots : int, default=33
         Knots per direction of that term.
+    quantile_scale : float, default=0.1
+        The term's parameter scale (its learning rate under Adam, see
+        :class:`ConvexQuantileTerm`).
 
     Notes
     -----
@@ -657,6 +675,7 @@ class BatchedICNN(InputConvexNetwork):
         positivity: str = "clip",
         quantile_features: bool | str = False,
         quantile_knots: int = 33,
+        quantile_scale: float = 0.1,
     ) -> None:
         super().__init__()
         from .maps import quantile_frames
@@ -675,7 +694,9 @@ class BatchedICNN(InputConvexNetwork):
         frames = quantile_frames(quantile_features)
         self.quantile_features = quantile_features
         self.quantile_term = (
-            ConvexQuantileTerm(K, d, frames, n_knots=quantile_knots) if frames else None
+            ConvexQuantileTerm(K, d, frames, n_knots=quantile_knots, scale=quantile_scale)
+            if frames
+            else None
         )
         widths = [*hidden, 1]
         # convex path: x -> z_1 -> ... -> z_L -> psi
