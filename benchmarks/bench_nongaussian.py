@@ -53,6 +53,9 @@ METHODS = {
     ),  # the default before quantile_features="auto"
     "not_qf": lambda t, s: NOTBarycenter(max_time=t, random_state=s, map__quantile_features=True),
     "icnn": lambda t, s: ICNNBarycenter(max_time=t, random_state=s),
+    "icnn_plain": lambda t, s: ICNNBarycenter(
+        max_time=t, random_state=s, f__quantile_features=False, g__quantile_features=False
+    ),  # the default before the potentials' quantile terms
     "win": lambda t, s: WINBarycenter(max_time=t, random_state=s),
     "win_plain": lambda t, s: WINBarycenter(
         max_time=t, random_state=s, map__quantile_features=False, ema_decay=0.0

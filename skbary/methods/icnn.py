@@ -34,17 +34,18 @@ must provide) and ``generator`` (h; default :class:`Generator`).
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..nn.icnn import FULL_QUADRATIC_MAX_FEATURES, BatchedICNN
+from ..nn.maps import quantile_features_auto, resolve_quantile_features
 from ..nn.mlp import check_hidden_layer_sizes
 from ..nn.roles import Role
 from ..training import MarginalBatches
@@ -59,6 +60,8 @@ __all__ = [
     "default_potentials",
     "draw_latent",
     "generator_input",
+    "quantile_auto",
+    "set_potential_quantiles",
     "start_as_translations",
 ]
 
@@ -68,7 +71,12 @@ def _potential_role(name: str, description: str) -> Role:
     return Role(
         name,
         description,
-        defaults={"hidden_layer_sizes": (32, 32), "activation": "celu", "quadratic": True},
+        defaults={
+            "hidden_layer_sizes": (32, 32),
+            "activation": "celu",
+            "quadratic": True,
+            "quantile_features": "auto",
+        },
         convex=True,
         batched=True,
     )
@@ -163,16 +171,63 @@ def draw_latent(
     return torch.randn(shape, generator=generator, device=device)
 
 
-def default_potentials(n_models: int, n_features: int, context_features: int) -> Callable:
-    """BatchedICNN with its sizes fixed: a factory whose signature lists only the settings."""
-    factory = functools.partial(
-        BatchedICNN, n_models, n_features, context_features=context_features
-    )
-    sig = inspect.signature(factory)
+def default_potentials(
+    n_models: int,
+    n_features: int,
+    context_features: int,
+    quantile_auto: bool = False,
+    role: str = "g",
+) -> Callable:
+    """BatchedICNN with its sizes fixed: a factory whose signature lists only the settings.
+
+    ``quantile_auto``: what ``quantile_features="auto"`` means, "axes+ica" (True) or False
+    (the estimator's rule); ``role`` names the setting in errors.
+    """
+
+    def factory(quantile_features: bool | str = "auto", **settings: Any) -> BatchedICNN:
+        frames = resolve_quantile_features(
+            quantile_features, quantile_auto, name=f"{role}__quantile_features"
+        )
+        return BatchedICNN(
+            n_models, n_features, context_features=context_features,
+            quantile_features=frames, **settings,
+        )  # fmt: skip
+
+    sig = inspect.signature(BatchedICNN)
     factory.__signature__ = sig.replace(
-        parameters=[p for p in sig.parameters.values() if p.name != "context_features"]
+        parameters=[
+            p.replace(default="auto") if p.name == "quantile_features" else p
+            for p in sig.parameters.values()
+            if p.name not in ("n_models", "in_features", "context_features")
+        ]
     )
     return factory
+
+
+def quantile_auto(n_features: int, context_features: int) -> bool:
+    """The rule of the potentials' ``quantile_features="auto"``: on ("axes+ica") under
+    NWB-I with at most :data:`~skbary.nn.maps.QUANTILE_AUTO_MAX_FEATURES` features (NOT's
+    rule; the cost is always quadratic here), off under NWB-II, whose potentials depend on
+    the weight vector while the term does not."""
+    return context_features == 0 and quantile_features_auto(True, n_features)
+
+
+def set_potential_quantiles(
+    f: nn.Module, g: nn.Module, rows: Callable[[], list], weights: Any
+) -> None:
+    """Set the quantile terms of the potentials (modules with ``set_quantiles_``, once):
+    g's knots at every input's quantiles (g_k is evaluated on input k), f's at the
+    quantiles of their barycenter along the same directions (f_k is evaluated on the
+    barycenter), with g's ICA frames. ``rows()`` gives the K inputs' training rows; it is
+    called only when a term needs them."""
+    unset = [getattr(net, "quantiles_unset", lambda: False)() for net in (g, f)]
+    if not any(unset):
+        return
+    data = rows()
+    if unset[0]:
+        g.set_quantiles_(data)
+    if unset[1]:
+        f.set_quantiles_(data, weights=np.asarray(weights, dtype=np.float64), like=g)
 
 
 def check_potentials(

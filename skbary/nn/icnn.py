@@ -44,7 +44,13 @@ from .activations import Activation, get_activation
 from .affine import DENSE_MAX_FEATURES
 from .mlp import check_hidden_layer_sizes
 
-__all__ = ["FULL_QUADRATIC_MAX_FEATURES", "BatchedICNN", "FICNN", "InputConvexNetwork"]
+__all__ = [
+    "FULL_QUADRATIC_MAX_FEATURES",
+    "BatchedICNN",
+    "ConvexQuantileTerm",
+    "FICNN",
+    "InputConvexNetwork",
+]
 
 #: Up to this many features BatchedICNN's quadratic term is a full (K, d, d) matrix; above,
 #: ``quadratic=True`` gives a diagonal one (no d x d state for image-sized rows).
@@ -406,6 +412,189 @@ def _uniform(shape: tuple[int, ...], bound: float) -> nn.Parameter:
     return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
 
 
+def _reflect(raw: torch.Tensor) -> torch.Tensor:
+    """``|raw|``, with derivative 1 at 0 (``torch.abs`` has 0 there, which would freeze a
+    parameter that starts at 0): non-negative for every raw value."""
+    return torch.where(raw >= 0, raw, -raw)
+
+
+class ConvexQuantileTerm(nn.Module):
+    """K separable convex potentials ``psi_k(x) = sum_j phi_kj(w_kj . x - o_kj)`` along
+    fixed directions, knotted at the data's quantiles: the convex analogue of the quantile
+    features of :class:`~skbary.nn.maps.MarginalQuantiles`.
+
+    The directions are the data axes (``frame="axes"``) and/or input k's independent
+    components (``"ica"``: ``t = (x - m_k) W_k``, FastICA's unmixing of its rows, the
+    frames of :class:`~skbary.nn.maps.MarginalQuantiles`). Each ``phi_kj`` is convex with a
+    continuous piecewise-linear derivative, knotted at ``n_knots`` quantiles
+    ``t_1 <= ... <= t_Q`` of the rows along that direction (levels evenly spaced in normal
+    scores, so dense in the tails) and constant beyond them:
+
+    .. code-block:: text
+
+        phi'(t_i) = v_i = scale * (c + sum_{l < i} |r_l|),   linear in between,
+        phi(t)    = its integral (piecewise quadratic, linear beyond the outer knots)
+
+    so ``grad psi_k`` is a monotone 1-D map per direction -- the form of the optimal maps
+    between product measures, along their axes -- for every value of the parameters ``c``
+    and ``r`` (convexity is exact, with no clipping or penalty). Where the rows pile up
+    against a bounded edge the knots crowd, so the map can climb steeply there, as
+    ``Q(F_k(x))`` does. The parameters start at zero: the term is 0 until trained.
+
+    Unset (knots all zero: the term is linear) until :meth:`set_` is called with the K
+    inputs' rows; with ``weights`` the knots are the quantiles of their barycenter along
+    each direction instead, for potentials evaluated on the barycenter (``f`` of NWB).
+
+    Parameters
+    ----------
+    n_models : int
+        K.
+    n_features : int
+        d.
+    frames : sequence of {"axes", "ica"}
+        The direction sets, d directions each (J = d per frame in all).
+    n_knots : int, default=33
+        Q, knots per direction.
+    scale : float, default=0.1
+        ``c`` and the rises enter as ``scale`` times their parameters: under Adam, whose
+        steps are about ``lr`` whatever the gradient, the term's learning rate. With 1.0
+        its many weakly determined parameters wandered: on Gaussian inputs (location-
+        scatter, D = 8, 2,000 iterations) the maps' weighted L2-UVP was 0.213 % against
+        0.045 % without the term, 0.057 % with 0.1; on a product measure 0.574 % and
+        0.523 % (1.095 % without).
+    """
+
+    #: Rows of each input FastICA is fitted on (as the quantile features').
+    ICA_ROWS = 5_000
+
+    def __init__(
+        self,
+        n_models: int,
+        n_features: int,
+        frames: Sequence[str],
+        n_knots: int = 33,
+        scale: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if not float(scale) > 0:
+            raise ValueError(f"scale must be positive, got {scale}.")
+        self.scale = float(scale)
+        frames = tuple(frames)
+        if not frames or any(f not in ("axes", "ica") for f in frames):
+            raise ValueError(f"frames must be a non-empty sequence of 'axes', 'ica', got {frames}.")
+        if int(n_knots) < 2:
+            raise ValueError(f"n_knots must be >= 2, got {n_knots}.")
+        K, d, Q = int(n_models), int(n_features), int(n_knots)
+        J = d * len(frames)
+        self.frames = frames
+        # t = x @ directions - offset, (K, B, J); the knots along each of the J directions
+        self.register_buffer("directions", torch.eye(d).repeat(K, 1, len(frames)))
+        self.register_buffer("offset", torch.zeros(K, 1, J))
+        self.register_buffer("knots", torch.zeros(K, J, Q))
+        self.register_buffer("is_set", torch.zeros((), dtype=torch.bool))
+        self.slope = nn.Parameter(torch.zeros(K, J, 1))  # c, phi' up to the first knot
+        self.raw = nn.Parameter(torch.zeros(K, J, Q - 1))  # r_l, |r_l| the rise over l
+        self._lookup_cache = None
+
+    @torch.no_grad()
+    def set_(
+        self,
+        rows: Sequence,
+        weights: Sequence[float] | None = None,
+        like: ConvexQuantileTerm | None = None,
+    ) -> None:
+        """Directions and knots from the K inputs' rows (arrays or tensors (n_k, d)).
+
+        ``weights`` (the K barycentric weights a): the knots of potential k are the
+        quantiles ``sum_k' a_k' F^_k'^-1`` of every input's rows along k's directions, the
+        1-D barycenter of the inputs' laws along them (exact along the axes of a product
+        measure). ``like``: a set term with the same frames whose directions (FastICA's)
+        are taken instead of being fitted again.
+        """
+        from .maps import empirical_quantiles, ica_frame, score_levels
+
+        K, d, Q = self.knots.shape[0], self.directions.shape[1], self.knots.shape[-1]
+        if len(rows) != K:
+            raise ValueError(f"expected the rows of {K} inputs, got {len(rows)}.")
+        xs = [torch.as_tensor(r).to(torch.float64) for r in rows]
+        _, levels = score_levels(min(len(x) for x in xs), Q)
+        for k in range(K):
+            if like is not None:
+                D, o = like.directions[k].double(), like.offset[k, 0].double()
+            else:
+                blocks = [
+                    (torch.zeros(d, dtype=torch.float64), torch.eye(d, dtype=torch.float64))
+                    if f == "axes"
+                    else ica_frame(xs[k], self.ICA_ROWS)
+                    for f in self.frames
+                ]
+                D = torch.cat([W for _, W in blocks], 1)
+                o = torch.cat([m @ W for m, W in blocks])
+            sources = [(k, 1.0)] if weights is None else list(enumerate(map(float, weights)))
+            knots = sum(a * empirical_quantiles(xs[s] @ D - o, levels) for s, a in sources)
+            self.directions[k] = D.to(self.directions)
+            self.offset[k, 0] = o.to(self.offset)
+            self.knots[k] = knots.to(self.knots)
+        self.is_set.fill_(True)
+        self._lookup_cache = None
+
+    def _lookup(self, x: torch.Tensor, index: int | None):
+        """The parameter-free part at rows x: the interval of every ``t`` (K, J, B), its
+        offset in it (t clamped to the knots), ``t`` beyond the clamp, and the knots.
+
+        Kept for the last x that does not require grad, while it is unchanged: NWB
+        evaluates g on the same rows in its K1 g steps."""
+        cache = self._lookup_cache
+        if (
+            cache is not None
+            and cache[0] is x
+            and cache[1] == x._version
+            and cache[2] == index
+            and cache[3] is self.knots
+        ):
+            return cache[4]
+        sel = BatchedICNN._select(index)
+        knots = sel(self.knots)
+        t = torch.baddbmm(-sel(self.offset), x, sel(self.directions)).transpose(1, 2)
+        tc = torch.minimum(torch.maximum(t, knots[..., :1]), knots[..., -1:])
+        i = torch.searchsorted(knots, tc.contiguous(), right=True) - 1
+        i = i.clamp(0, knots.shape[-1] - 2)
+        out = (i, tc - knots.gather(-1, i), t - tc, knots)
+        if not x.requires_grad:
+            self._lookup_cache = (x, x._version, index, self.knots, out)
+        return out
+
+    def value_and_gradient(
+        self, x: torch.Tensor, index: int | None = None, need_value: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """``psi_k(x)`` (K, B) and ``grad psi_k(x)`` (K, B, d) for x (K, B, d); with
+        ``index=k`` term k alone on x (1, B, d). Differentiable in the parameters."""
+        sel = BatchedICNN._select(index)
+        i, r, beyond, knots = self._lookup(x, index)
+        rise = self.scale * _reflect(sel(self.raw))
+        slope = self.scale * sel(self.slope)
+        width = knots.diff(dim=-1)
+        s = rise / width.clamp_min(1e-12)  # phi'' on each interval
+        v = torch.cat([slope, slope + rise.cumsum(-1)], -1)  # phi'(t_i)
+        vi, si = v.gather(-1, i), s.gather(-1, i)
+        dphi = vi + si * r  # (K, J, B)
+        value = None
+        if need_value:  # phi(t_1) = 0, then the trapezoids of phi'
+            P = (0.5 * (v[..., 1:] + v[..., :-1]) * width).cumsum(-1)
+            P = torch.cat([torch.zeros_like(slope), P], -1)
+            value = (P.gather(-1, i) + (vi + 0.5 * si * r) * r + dphi * beyond).sum(1)
+        grad = torch.bmm(dphi.transpose(1, 2), sel(self.directions).transpose(1, 2))
+        return value, grad
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_lookup_cache"] = None  # rows of the last batch: not part of the model
+        return state
+
+    def extra_repr(self) -> str:
+        return f"frames={self.frames}, n_knots={self.knots.shape[-1]}"
+
+
 class BatchedICNN(InputConvexNetwork):
     """K input-convex potentials (FICNN, or PICNN with a conditioning vector) in one module.
 
@@ -448,6 +637,17 @@ class BatchedICNN(InputConvexNetwork):
         :data:`FULL_QUADRATIC_MAX_FEATURES` (512) features and ``"diagonal"`` above.
     positivity : {"clip", "softplus"}, default="clip"
         How the z-weights stay non-negative (see :class:`InputConvexNetwork`).
+    quantile_features : bool or {"axes", "ica", "axes+ica"}, default=False
+        Add :class:`ConvexQuantileTerm`, separable convex functions along the data axes
+        ("axes" or True), input k's independent components ("ica") or both, knotted at the
+        data's quantiles once :meth:`set_quantiles_` has been called (the convex analogue
+        of the quantile features of :class:`~skbary.nn.maps.BatchedMap`). The term does
+        not depend on the context.
+    quantile_knots : int, default=33
+        Knots per direction of that term.
+    quantile_scale : float, default=0.1
+        The term's parameter scale (its learning rate under Adam, see
+        :class:`ConvexQuantileTerm`).
 
     Notes
     -----
@@ -473,8 +673,13 @@ class BatchedICNN(InputConvexNetwork):
         context_activation: str = "elu",
         quadratic: bool | str = True,
         positivity: str = "clip",
+        quantile_features: bool | str = False,
+        quantile_knots: int = 33,
+        quantile_scale: float = 0.1,
     ) -> None:
         super().__init__()
+        from .maps import quantile_frames
+
         hidden = check_hidden_layer_sizes(hidden_layer_sizes, allow_empty=False)
         convex_activation(activation)  # raises for a name that is not a convex one
         if not hasattr(F, context_activation):
@@ -486,6 +691,13 @@ class BatchedICNN(InputConvexNetwork):
         self.context_activation = context_activation
         self.quadratic = _quadratic_form(quadratic, d)
         self.positivity = _check_positivity(positivity)
+        frames = quantile_frames(quantile_features)
+        self.quantile_features = quantile_features
+        self.quantile_term = (
+            ConvexQuantileTerm(K, d, frames, n_knots=quantile_knots, scale=quantile_scale)
+            if frames
+            else None
+        )
         widths = [*hidden, 1]
         # convex path: x -> z_1 -> ... -> z_L -> psi
         self.Wx = nn.ParameterList()  # (K, d, w_l)
@@ -546,6 +758,22 @@ class BatchedICNN(InputConvexNetwork):
         """
         with torch.no_grad():
             self.Wx[-1].copy_(torch.as_tensor(shift, dtype=self.Wx[-1].dtype).unsqueeze(-1))
+        return self
+
+    def quantiles_unset(self) -> bool:
+        """Whether the potentials hold a :class:`ConvexQuantileTerm` not set yet."""
+        return self.quantile_term is not None and not bool(self.quantile_term.is_set)
+
+    def set_quantiles_(
+        self, rows: Sequence, weights: Sequence[float] | None = None, like=None
+    ) -> BatchedICNN:
+        """Set the knots of the quantile term (if any, once: a warm start keeps them) from
+        the K inputs' rows; ``weights``: at the quantiles of their barycenter along each
+        direction (potentials evaluated on the barycenter); ``like``: potentials whose
+        set term's ICA frames are reused. Returns self."""
+        if self.quantiles_unset():
+            other = getattr(like, "quantile_term", None)
+            self.quantile_term.set_(rows, weights=weights, like=other)
         return self
 
     # ------------------------------------------------------------------ forward
@@ -674,6 +902,11 @@ class BatchedICNN(InputConvexNetwork):
             gx = gx + gq
             if need_value:
                 value = value + 0.5 * (xq * xq).sum(-1)
+        if self.quantile_term is not None:
+            tv, tg = self.quantile_term.value_and_gradient(x, index, need_value)
+            gx = gx + tg
+            if need_value:
+                value = value + tv
         return value, gx
 
     def forward(
@@ -701,6 +934,8 @@ class BatchedICNN(InputConvexNetwork):
         if self.quadratic:
             xq, _ = self._quadratic(x, u, sel, need_grad=False)
             out = out + 0.5 * (xq * xq).sum(-1)
+        if self.quantile_term is not None:
+            out = out + self.quantile_term.value_and_gradient(x, index)[0]
         return out
 
     def gradient(
@@ -721,5 +956,6 @@ class BatchedICNN(InputConvexNetwork):
             f"n_models={self.n_models}, in_features={self.in_features}, "
             f"hidden_layer_sizes={self.hidden_layer_sizes}, "
             f"context_features={self.context_features}, activation={self.activation!r}, "
-            f"quadratic={self.quadratic!r}, positivity={self.positivity!r}"
+            f"quadratic={self.quadratic!r}, positivity={self.positivity!r}, "
+            f"quantile_features={self.quantile_features!r}"
         )

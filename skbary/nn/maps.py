@@ -101,28 +101,15 @@ class MarginalQuantiles(nn.Module):
         K, d, Q = self.knots.shape
         if len(rows) != K:
             raise ValueError(f"expected the rows of {K} inputs, got {len(rows)}.")
-        n = min(len(r) for r in rows)
-        if n < 2:
-            raise ValueError("every input needs at least 2 rows for its marginal quantiles.")
-        normal = torch.distributions.Normal(0.0, 1.0)
-        top = float(normal.icdf(torch.tensor(1.0 - 0.5 / n, dtype=torch.float64)))
-        z = torch.linspace(-top, top, Q, dtype=torch.float64)
-        u = normal.cdf(z)
+        z, u = score_levels(min(len(r) for r in rows), Q)
         for k, r in enumerate(rows):
             x = torch.as_tensor(r)
             if self.frame == "ica":
-                m, W = _ica_frame(x.to(torch.float64), self.ICA_ROWS)
+                m, W = ica_frame(x.to(torch.float64), self.ICA_ROWS)
                 self.center[k] = m.to(self.center)
                 self.unmixing[k] = W.to(self.unmixing)
                 x = (x.to(torch.float64) - m) @ W
-            pos = u * (x.shape[0] - 1)  # linear interpolation between order statistics
-            lo = pos.floor().long()
-            hi = (lo + 1).clamp(max=x.shape[0] - 1)
-            w = (pos - lo).unsqueeze(1)
-            for j in range(0, d, 64):  # sorted 64 columns at a time: bounded memory
-                xs = torch.sort(x[:, j : j + 64].to(torch.float64), dim=0).values
-                q = xs[lo] * (1 - w) + xs[hi] * w  # (Q, columns)
-                self.knots[k, j : j + 64] = q.T.to(self.knots)
+            self.knots[k] = empirical_quantiles(x, u).to(self.knots)
         self.scores.copy_(z.to(self.scores))
         self.is_set.fill_(True)
 
@@ -149,7 +136,32 @@ class MarginalQuantiles(nn.Module):
         return self._scores(x, self.knots[k])
 
 
-def _ica_frame(x: torch.Tensor, max_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+def score_levels(n: int, n_knots: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(z, u)``: ``n_knots`` normal scores evenly spaced up to the outermost that ``n``
+    rows resolve (``Phi^-1(1 - 0.5 / n)``), and their levels ``u = Phi(z)`` (float64)."""
+    if n < 2:
+        raise ValueError("every input needs at least 2 rows for its marginal quantiles.")
+    normal = torch.distributions.Normal(0.0, 1.0)
+    top = float(normal.icdf(torch.tensor(1.0 - 0.5 / n, dtype=torch.float64)))
+    z = torch.linspace(-top, top, int(n_knots), dtype=torch.float64)
+    return z, normal.cdf(z)
+
+
+def empirical_quantiles(x: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Quantiles (d, Q) of every column of the rows x (n, d) at ``levels`` (Q,), float64,
+    interpolated linearly between order statistics (64 columns sorted at a time)."""
+    pos = levels * (x.shape[0] - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=x.shape[0] - 1)
+    w = (pos - lo).unsqueeze(1)
+    out = []
+    for j in range(0, x.shape[1], 64):  # bounded memory
+        xs = torch.sort(x[:, j : j + 64].to(torch.float64), dim=0).values
+        out.append((xs[lo] * (1 - w) + xs[hi] * w).T)
+    return torch.cat(out)
+
+
+def ica_frame(x: torch.Tensor, max_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(m, W)`` with ``(x - m) @ W`` the independent components of the rows x (float64).
 
     FastICA (scikit-learn) on at most ``max_rows`` rows, seeded. Its convergence does not
@@ -266,7 +278,8 @@ def set_quantiles_(module: nn.Module, rows: Sequence) -> None:
             m.set_quantiles_(rows)
 
 
-def _quantile_frames(value: Any) -> tuple[str, ...]:
+def quantile_frames(value: Any) -> tuple[str, ...]:
+    """The frames of a resolved ``quantile_features`` value (ValueError for another)."""
     if isinstance(value, bool | np.bool_):
         return QUANTILE_FRAMES[bool(value)]
     if value in QUANTILE_FRAMES:
@@ -328,7 +341,7 @@ class BatchedMap(nn.Module):
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.noise_dim = int(noise_dim)
-        frames = _quantile_frames(quantile_features)
+        frames = quantile_frames(quantile_features)
         self.quantiles = (
             nn.ModuleList([MarginalQuantiles(n_models, in_features, frame=f) for f in frames])
             if frames
