@@ -24,6 +24,7 @@ from ..methods import generative as method
 from ..methods.generative import GaussianGenerator
 from ..nn.bounded import BoxOutput, resolve_bounds
 from ..nn.maps import quantile_features_auto
+from ..nn.potentials import WithQuadratic
 from ..solvers import MaxMinOTSolver
 from ..training import MarginalBatches
 from ..training.optim import freeze_
@@ -483,6 +484,8 @@ class GenerativeBarycenter(NeuralBarycenter):
                     out_features=1,
                     default=method.default_stack(K, d, 1),
                 )
+            if self._quadratic_part("potential"):  # the transform's cost is the quadratic one
+                potentials = WithQuadratic(potentials, K, d)
             self.maps_ = MaxMinOTSolver(K, d, map=maps, potential=potentials)
 
     # ------------------------------------------------------------------ fit

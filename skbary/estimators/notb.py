@@ -403,10 +403,8 @@ class NOTBarycenter(NeuralBarycenter):
         g = self._network(
             "potential", in_features=d_out, out_features=1, default=notb.default_potential(K, d_out)
         )
-        quadratic = setting("potential", "quadratic", "auto")
-        if isinstance(quadratic, str):  # "auto"
-            quadratic = self._is_quadratic() and self._uses_default("potential")
-        self.potentials_ = notb.Potentials(self.weights_, g, d_out, bool(quadratic))
+        quadratic = self._quadratic_part("potential", self._is_quadratic())
+        self.potentials_ = notb.Potentials(self.weights_, g, d_out, quadratic)
 
     # ------------------------------------------------------------------ training
     def _model_cost(self) -> Any:

@@ -322,13 +322,18 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
                 out_features=d,
                 default=win.default_generator(H, d),
             )
+        quadratic = self._quadratic_part("potential")  # WIN's cost is the quadratic one
         with self._seeded(1):
-            self.inverse_maps_ = win.ot_solver(self._network, "inverse_map", K, d)
+            self.inverse_maps_ = win.ot_solver(
+                self._network, "inverse_map", K, d, quadratic=quadratic
+            )
         self.maps_ = None
         if self.learn_transform:
             with self._seeded(2):  # WIN's cost is the quadratic one
                 auto = quantile_features_auto(True, d)
-                self.maps_ = win.ot_solver(self._network, "map", K, d, quantile_auto=auto)
+                self.maps_ = win.ot_solver(
+                    self._network, "map", K, d, quantile_auto=auto, quadratic=quadratic
+                )
 
     def _regression_loss(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """l in standardised coordinates; a user's loss receives data coordinates."""

@@ -41,6 +41,7 @@ from torch import nn
 from ..nn.init import last_linear, zero_
 from ..nn.maps import residual_maps, resolve_quantile_features
 from ..nn.mlp import MLP, BatchedMLP, check_hidden_layer_sizes
+from ..nn.potentials import WithQuadratic
 from ..nn.roles import Role
 from ..solvers import MaxMinOTSolver
 from ..training.optim import ParameterAverage, descend, freeze_
@@ -83,7 +84,8 @@ ROLES: dict[str, Role] = {
     "potential": Role(
         "potential",
         "the potential v_k of a max-min OT solver (both algorithms)",
-        defaults={"hidden_layer_sizes": None, "activation": "relu"},
+        defaults={"hidden_layer_sizes": None, "activation": "relu", "quadratic": "auto"},
+        reserved=("quadratic",),
     ),
 }
 
@@ -181,17 +183,21 @@ def ot_solver(
     n_models: int,
     n_features: int,
     quantile_auto: bool | None = None,
+    quadratic: bool = False,
 ) -> MaxMinOTSolver:
     """K max-min OT problems: the maps of ``map_role`` and their potentials.
 
     ``build(role, in_features=, out_features=, default=)`` builds a role's network (the
     estimator's ``_network``); the maps are built first, then the potentials (the order of
     the solver's own defaults, so that a seed gives the same networks). ``quantile_auto``:
-    see :func:`default_maps`.
+    see :func:`default_maps`. ``quadratic``: each potential also holds a learned quadratic
+    form (:class:`~skbary.nn.potentials.WithQuadratic`).
     """
     K, d = n_models, n_features
     maps = build(map_role, in_features=d, out_features=d, default=default_maps(K, d, quantile_auto))
     potentials = build("potential", in_features=d, out_features=1, default=default_potentials(K, d))
+    if quadratic:
+        potentials = WithQuadratic(potentials, K, d)
     return MaxMinOTSolver(K, d, map=maps, potential=potentials)
 
 
