@@ -98,8 +98,11 @@ class GenerativeBarycenter(NeuralBarycenter):
         :data:`~skbary.nn.maps.QUANTILE_AUTO_MAX_FEATURES` (32) features, False above.
     potential : None, torch.nn.Module class, instance or factory, default=None
         The potentials ``v_k`` of the transform's max-min problem (K copies),
-        ``n_features -> 1``. None: an MLP (``potential__hidden_layer_sizes=(128, 128,
-        128)``, ``potential__activation="relu"``).
+        ``n_features -> 1``. None: an MLP (``potential__hidden_layer_sizes=(128, 128)``,
+        ``potential__activation="celu"``, WIN's Algorithm 2 potentials) plus a learned
+        quadratic form ``1/2 y^T A_k y + b_k^T y`` (``potential__quadratic``: "auto" is
+        True for the default network, False for a user's;
+        :class:`~skbary.nn.potentials.WithQuadratic`).
     latent_dim : int or None, default=None
         Dimension of the noise z. None: ``n_features`` (the Gaussian family needs exactly
         that), or for a module instance the ``in_features`` of its first ``nn.Linear``.
@@ -553,7 +556,9 @@ class GenerativeBarycenter(NeuralBarycenter):
         if self.maps_ is None:
             return
         lr = float(self.lr_map)
-        with self._averaged_maps(self.maps_.map.parameters(), self.ema_decay, "transform") as avg:
+        with self._averaged_networks(
+            self.maps_.map.parameters(), self.ema_decay, "transform"
+        ) as avg:
             step = method.transform_step(
                 maps=self.maps_,
                 generator=self.generator_,

@@ -441,7 +441,7 @@ class NOTBarycenter(NeuralBarycenter):
             self._plans, self.maps_, self._model_cost(), S, self._generator,
             regularization=self.regularization, prior=prior, reg_strength=reg,
         )  # fmt: skip
-        with self._averaged_maps(self.maps_.parameters(), self.ema_decay, "train") as average:
+        with self._averaged_networks(self.maps_.parameters(), self.ema_decay, "train") as average:
             step = notb.iteration(
                 draw=data.draw,
                 push=push,
