@@ -353,9 +353,12 @@ def test_generator_is_the_warmed_up_average_of_the_outer_iterates(bench):
 def test_default_potentials_hold_a_quadratic_form(bench):
     est = WINBarycenter(max_iter=2, transform_max_iter=2, random_state=0, **SMALL)
     est.fit(bench.marginals, bench.weights)
-    for solver in (est.inverse_maps_, est.maps_):
-        assert isinstance(solver.potential, WithQuadratic)
-        assert solver.potential.A.abs().sum() > 0  # trained, from zero
+    # "auto": Algorithm 2's default potentials, not Algorithm 1's
+    assert isinstance(est.maps_.potential, WithQuadratic)
+    assert est.maps_.potential.A.abs().sum() > 0  # trained, from zero
+    assert not isinstance(est.inverse_maps_.potential, WithQuadratic)
+    both = est.set_params(potential__quadratic=True).fit(bench.marginals, bench.weights)
+    assert all(isinstance(s.potential, WithQuadratic) for s in (both.maps_, both.inverse_maps_))
     plain = est.set_params(potential__quadratic=False).fit(bench.marginals, bench.weights)
     assert not isinstance(plain.maps_.potential, WithQuadratic)
     small = {k: v for k, v in SMALL.items() if not k.startswith("potential__")}

@@ -153,11 +153,12 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         ``hidden_layer_sizes``, ``activation``; unset, Algorithm 1's are ReLU as in the
         paper, Algorithm 2's CELU and at least 128 wide,
         :func:`~skbary.methods.win.default_potentials`), and ``potential__quadratic``
-        ("auto"; True, False): each potential also holds a learned quadratic form
+        ("auto"; True, False): the potentials also hold a learned quadratic form
         ``1/2 y^T A_k y + b_k^T y`` (:class:`~skbary.nn.potentials.WithQuadratic`), which an
         MLP, close to affine away from its training points, misses where inputs and
-        barycenter differ in scale; "auto" is True for the default networks, False for a
-        user's.
+        barycenter differ in scale. "auto": Algorithm 2's default potentials only (its
+        maps' error fell with it; G did not improve with it in Algorithm 1); True: both
+        algorithms' potentials, a user's too; False: none.
     optimizer : torch optimiser class, default=torch.optim.Adam
         Optimiser of every network (``optimizer__betas`` etc. are passed to it).
     device : {"auto", "cpu", "cuda"}, default="auto"
@@ -341,10 +342,14 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
                 out_features=d,
                 default=win.default_generator(H, d),
             )
+        # the potentials' quadratic form: "auto" gives it to Algorithm 2's default potentials
+        # (its maps' error fell with it), not to Algorithm 1's (G was no better); True to both
         quadratic = self._quadratic_part("potential")  # WIN's cost is the quadratic one
+        setting = self._role_setting("potential", "quadratic", "auto")
+        quadratic_inverse = not isinstance(setting, str) and bool(setting)
         with self._seeded(1):
             self.inverse_maps_ = win.ot_solver(
-                self._network, "inverse_map", K, d, quadratic=quadratic
+                self._network, "inverse_map", K, d, quadratic=quadratic_inverse
             )
         self.maps_ = None
         if self.learn_transform:
