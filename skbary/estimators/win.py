@@ -114,7 +114,9 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         t-th update, so a short fit is not pulled back to its start); 0 keeps the last
         iterate, as the paper does. The fixed-point iterates swing around the barycenter;
         their average is closer to it: product measures (``benchmarks/results/nongaussian.md``,
-        D = 8, 500 outer iterations) MEASURE.
+        D = 8, 5,000 rows per input, 500 outer iterations, the average kept by a callback)
+        marginal W2 of G's samples 0.144 -> 0.085 % (family a, seed 0) and 0.136 -> 0.099 %
+        (family b, seed 1).
     sample_from : {"generator", "maps"}, default="generator"
         What :meth:`sample` returns: ``G(z)``, or ``sum_k a_k T_k(G(z))`` (one more
         fixed-point step; the variant with the better FID in the paper's Table 1). On the
@@ -135,8 +137,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         (default network: ``hidden_layer_sizes``, ``activation``, ``residual``).
     map : None, nn.Module subclass, instance or factory, default=None
         The maps of Algorithm 2 (input k -> barycenter; :meth:`transform`), one network
-        D -> D per input; the default of ``inverse_map``, at least 128 units wide
-        (:data:`~skbary.methods.win.TRANSFORM_MIN_WIDTH`), settings ``map__*``, plus
+        D -> D per input; the same default as ``inverse_map``, settings ``map__*``, plus
         ``map__quantile_features`` ("auto"; False, True or "axes", "ica", "axes+ica"): the
         MLP also takes the normal scores of x under input k's training marginals along the
         data axes and/or input k's independent components

@@ -26,10 +26,10 @@ are an exponential moving average of the iterates (as NOT's).
 
 Roles (:data:`ROLES`): ``generator`` (G), ``inverse_map`` (Algorithm 1's T_k, barycenter ->
 input k), ``map`` (Algorithm 2's maps, input k -> barycenter), ``potential`` (the v_k of
-both solvers). The default networks are ReLU MLPs of :func:`hidden_sizes` widths (Algorithm
-2's at least :data:`TRANSFORM_MIN_WIDTH` wide, its potentials CELU), the default potentials
-hold a learned quadratic form; the default maps and, when H = D, the default generator are
-residual and start at the identity.
+both solvers). The default networks are ReLU MLPs of :func:`hidden_sizes` widths, but for
+Algorithm 2's potentials: CELU, at least :data:`TRANSFORM_MIN_WIDTH` wide, with a learned
+quadratic form; the default maps and, when H = D, the default generator are residual and
+start at the identity.
 The source of Algorithm 2 is input k itself, so its default maps may also take the normal
 scores of x under input k's marginals (``map__quantile_features``,
 :class:`~skbary.nn.maps.MarginalQuantiles`, set from the training rows), as NOT's maps do.
@@ -105,8 +105,7 @@ SOLVER_LOSSES = ("potential", "map", "transport_cost")
 MAX_DEFAULT_WIDTH = 512
 
 
-#: Algorithm 2's default networks (maps and potentials) are at least this wide: its maps
-#: must follow the inputs' own shapes, which 64 units did not (``diag_win_oracle``).
+#: Algorithm 2's default potentials are at least this wide (:func:`default_potentials`).
 TRANSFORM_MIN_WIDTH = 128
 
 
@@ -173,7 +172,7 @@ def default_maps(
         features = resolve_quantile_features(
             quantile_features, bool(quantile_auto), name="map__quantile_features"
         )
-        sizes = hidden_sizes(hidden_layer_sizes, n_features, TRANSFORM_MIN_WIDTH)
+        sizes = hidden_sizes(hidden_layer_sizes, n_features)
         return residual_maps(n_models, n_features, sizes, activation, residual, features)
 
     return batched_mlp_maps if quantile_auto is None else quantile_maps
@@ -187,8 +186,11 @@ def default_potentials(
     Unset settings (None) are the algorithm's: ReLU of :func:`hidden_sizes` widths in
     Algorithm 1 (the paper's), CELU at least :data:`TRANSFORM_MIN_WIDTH` wide in Algorithm 2
     (``algorithm2``), whose maps from the inputs must follow their shapes; with the
-    exact barycenter as target (``benchmarks/diag_win_oracle.py``) this and the quadratic
-    form took the maps' error from 1.55 / 1.57 % to MEASURE.
+    exact barycenter as target (``benchmarks/diag_win_oracle.py``, product measures D = 8,
+    5,000 rows per input, 3,000 iterations) these and the quadratic form
+    (:class:`~skbary.nn.potentials.WithQuadratic`) took the maps' weighted L2-UVP from
+    1.57 % to 0.73 % (family b, seed 1) and from 1.55 % to 0.87 % (family a, seed 0); the
+    quadratic form alone 1.13 % and 1.36 %; 128-wide maps did not add (0.73 %, 0.89 %).
     """
 
     def batched_mlp_potentials(hidden_layer_sizes=None, activation=None):
