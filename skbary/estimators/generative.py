@@ -176,13 +176,12 @@ class GenerativeBarycenter(NeuralBarycenter):
         The maps kept after fit (:meth:`transform`) are an exponential moving average of
         their iterates, updated after every map step (0 disables; NOT's and WIN's
         ``ema_decay``). The generator does not depend on it.
-    transform_time_fraction : float in (0, 1), default=0.5
+    transform_time_fraction : float in (0, 1), default=0.25
         With ``max_time`` and ``learn_transform``: the share of ``max_time`` reserved for
         the maps; the generator phase stops at ``(1 - transform_time_fraction) * max_time``.
-        Half: the maps need 1,500-3,000 iterations (their error was still falling steeply
-        after the 666 a quarter of 240 s bought on a loaded machine, product measures D = 8),
-        while the generator's samples were no closer after 180 s than after 120 s (marginal
-        W2 0.741 % both, ``benchmarks/results/nongaussian.md``).
+        The maps need 1,500-3,000 iterations to settle (product measures D = 8,
+        ``benchmarks/results/nongaussian.md``); on a loaded machine a quarter of 240 s
+        bought 666, and half of it cost the generator more than the maps gained.
     standardize : bool or "auto", default="auto"
         Work on ``(x - center_) / scale_``. "auto": yes (the barycenter is invariant).
     {{weights}}
@@ -316,7 +315,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         n_map_steps: int = 5,
         lr_map: float = 1e-3,
         ema_decay: float = 0.99,
-        transform_time_fraction: float = 0.5,
+        transform_time_fraction: float = 0.25,
         standardize: bool | str = "auto",
         weights: Any = None,
         unlabelled_rows: str = "error",
