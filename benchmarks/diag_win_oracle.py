@@ -12,6 +12,13 @@ every 250 iterations. One JSON line per run is appended to ``--out``.
     python -m benchmarks.diag_win_oracle --family a --seed 0 --n-iter 3000
     python -m benchmarks.diag_win_oracle --quantile-features False --ema 0
     python -m benchmarks.diag_win_oracle --potential-activation celu --potential-hidden 128 128
+    python -m benchmarks.diag_win_oracle --potential-activation celu --potential-hidden 128 128 \
+        --quadratic      # the learned quadratic form of WIN's Algorithm 2 potentials
+    python -m benchmarks.diag_win_oracle --map-kind not --lr 3e-3 --lr-decay 0.1
+
+The networks are built here from the flags (``win.default_potentials`` with the flags'
+settings): the committed defaults of Algorithm 2 are ``--potential-activation celu
+--potential-hidden 128 128 --quadratic``.
 """
 
 from __future__ import annotations
@@ -29,25 +36,11 @@ from skbary.datasets import make_product_measures
 from skbary.methods import win
 from skbary.metrics import weighted_l2_uvp
 from skbary.nn.maps import BatchedMap, set_quantiles_
+from skbary.nn.potentials import WithQuadratic
 from skbary.solvers import MaxMinOTSolver
 from skbary.training.optim import ParameterAverage
 
 WEIGHTS = (0.2, 0.3, 0.5)
-
-
-class _Quadratic(torch.nn.Module):
-    """v_k(y) = net_k(y) + 1/2 y^T A_k y + b_k^T y (A_k, b_k zero at the start)."""
-
-    def __init__(self, net, K, d):
-        super().__init__()
-        self.net = net
-        self.A = torch.nn.Parameter(torch.zeros(K, d, d))
-        self.b = torch.nn.Parameter(torch.zeros(K, d))
-
-    def forward(self, y):
-        A = 0.5 * (self.A + self.A.transpose(1, 2))
-        quad = 0.5 * (torch.bmm(y, A) * y).sum(-1) + (y * self.b[:, None, :]).sum(-1)
-        return self.net(y) + quad[..., None]
 
 
 class _Maps:
@@ -128,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         hidden_layer_sizes=args.potential_hidden, activation=args.potential_activation
     )
     if args.quadratic:
-        potentials = _Quadratic(potentials, K, d)
+        potentials = WithQuadratic(potentials, K, d)
     solver = MaxMinOTSolver(K, d, map=maps, potential=potentials)
     set_quantiles_(solver.map, X)
     average = ParameterAverage(solver.map.parameters(), args.ema) if args.ema else None
