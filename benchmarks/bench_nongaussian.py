@@ -9,7 +9,9 @@ rotation. K = 3, weights (0.2, 0.3, 0.5). Every estimator is fitted with its def
 fit's wall time, its iterations and the load average at the end of the fit.
 
 Full protocol of the issue: ``--n-rows 50000 --max-time 240 --n-sample 100000``; ``--quick``
-runs 5,000 rows, 20 s, one seed, D=8.
+runs 5,000 rows, 20 s, one seed, D=8. ``--set name=value`` (repeatable) changes a setting of
+the neural estimators, e.g. equal iterations with ``--set max_iter=1500``; ``--tag`` names
+the variant in the rows.
 
     python -m benchmarks.bench_nongaussian --quick
     python -m benchmarks.bench_nongaussian --methods not icnn gaussian free_support \
@@ -19,6 +21,7 @@ runs 5,000 rows, 20 s, one seed, D=8.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import time
@@ -73,11 +76,25 @@ def _iterations(est) -> int | None:
     return None
 
 
+def settings(pairs: list[str]) -> dict:
+    """``name=value`` pairs (values read as Python literals where they parse)."""
+
+    def value(text: str):
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+
+    return {k: value(v) for k, v in (s.split("=", 1) for s in pairs)}
+
+
 def run_one(method: str, family: str, d: int, seed: int, args) -> dict:
     bench = make_product_measures(
         3, d, args.n_rows, weights=WEIGHTS, rotation=family == "b", random_state=seed
     )
     est = METHODS[method](args.max_time, seed)
+    if args.set and method not in ("gaussian", "free_support"):
+        est.set_params(**settings(args.set))
     t0 = time.perf_counter()
     est.fit(bench.marginals, bench.weights)
     fit_s = time.perf_counter() - t0
@@ -94,7 +111,8 @@ def run_one(method: str, family: str, d: int, seed: int, args) -> dict:
             Ym = est.sample(args.n_sample, random_state=seed, source="maps")
         extra["marginal_w2_maps"] = marginal_w2(Ym, bench)["marginal_w2"]
     return {
-        "method": method,
+        "method": method + args.tag,
+        **({"settings": settings(args.set)} if args.set else {}),
         "family": family,
         "d": d,
         "seed": seed,
@@ -126,6 +144,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-sample", type=int, default=100_000)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default="nongaussian")
+    p.add_argument(
+        "--set", action="append", default=[],
+        help="name=value: a setting of the neural estimators (e.g. max_iter=1500)",
+    )  # fmt: skip
+    p.add_argument("--tag", default="", help="appended to the method's name in the rows")
     args = p.parse_args(argv)
     if args.quick:
         args.dims, args.seeds, args.max_time, args.n_rows = [8], [0], 20.0, 5000
@@ -141,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
                     r = run_one(m, fam, d, seed, args)
                     rows.append(r)
                     print(
-                        f"| {m} | {fam} | {d} | {seed} | {r['max_time']:g} | {r['fit_s']} | "
+                        f"| {r['method']} | {fam} | {d} | {seed} | {r['max_time']:g} | "
+                        f"{r['fit_s']} | "
                         f"{r['n_iter']} | {r['load']} | {r['l2_uvp_weighted']:.3f} | "
                         f"{r['marginal_w2']:.3f} (truth {r['marginal_w2_truth_floor']:.3f})"
                         + (

@@ -12,6 +12,13 @@ every 250 iterations. One JSON line per run is appended to ``--out``.
     python -m benchmarks.diag_win_oracle --family a --seed 0 --n-iter 3000
     python -m benchmarks.diag_win_oracle --quantile-features False --ema 0
     python -m benchmarks.diag_win_oracle --potential-activation celu --potential-hidden 128 128
+    python -m benchmarks.diag_win_oracle --potential-activation celu --potential-hidden 128 128 \
+        --quadratic      # the learned quadratic form of WIN's Algorithm 2 potentials
+    python -m benchmarks.diag_win_oracle --map-kind not --lr 3e-3 --lr-decay 0.1
+
+The networks are built here from the flags (``win.default_potentials`` with the flags'
+settings): the committed defaults of Algorithm 2 are ``--potential-activation celu
+--potential-hidden 128 128 --quadratic``.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ import torch
 from skbary.datasets import make_product_measures
 from skbary.methods import win
 from skbary.metrics import weighted_l2_uvp
-from skbary.nn.maps import set_quantiles_
+from skbary.nn.maps import BatchedMap, set_quantiles_
+from skbary.nn.potentials import WithQuadratic
 from skbary.solvers import MaxMinOTSolver
 from skbary.training.optim import ParameterAverage
 
@@ -68,6 +76,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--map-hidden", nargs="+", type=int, default=None)
     p.add_argument("--potential-hidden", nargs="+", type=int, default=None)
     p.add_argument("--potential-activation", default="relu")
+    p.add_argument("--quadratic", action="store_true", help="a quadratic part in v_k")
+    p.add_argument("--lr-decay", type=float, default=1.0, help="linear decay to lr * this")
+    p.add_argument(
+        "--map-kind", default="win", choices=["win", "not"],
+        help="win: WIN's default maps; not: NOT's (affine skip, last layer at 0.1)",
+    )  # fmt: skip
     p.add_argument("--out", default="/tmp/diag_win_oracle.jsonl")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -91,32 +105,50 @@ def main(argv: list[str] | None = None) -> None:
 
     qf = args.quantile_features
     qf = ast.literal_eval(qf) if qf in ("True", "False") else qf
-    maps = win.default_maps(K, d, quantile_auto=True)(
-        hidden_layer_sizes=args.map_hidden, quantile_features=qf
-    )
+    if args.map_kind == "not":
+        maps = BatchedMap(
+            K,
+            d,
+            d,
+            tuple(args.map_hidden or (128, 128)),
+            quantile_features="axes+ica" if qf == "auto" else qf,
+        )
+    else:
+        maps = win.default_maps(K, d, quantile_auto=True)(
+            hidden_layer_sizes=args.map_hidden, quantile_features=qf
+        )
     potentials = win.default_potentials(K, d)(
         hidden_layer_sizes=args.potential_hidden, activation=args.potential_activation
     )
+    if args.quadratic:
+        potentials = WithQuadratic(potentials, K, d)
     solver = MaxMinOTSolver(K, d, map=maps, potential=potentials)
     set_quantiles_(solver.map, X)
     average = ParameterAverage(solver.map.parameters(), args.ema) if args.ema else None
+    optimizers = [
+        torch.optim.Adam(solver.potential.parameters(), args.lr),
+        torch.optim.Adam(solver.map.parameters(), args.lr),
+    ]
     step = solver.make_step(
         draw_inputs, draw_truth, batch_size=256, n_map_steps=3,
-        potential_optimizer=torch.optim.Adam(solver.potential.parameters(), args.lr),
-        map_optimizer=torch.optim.Adam(solver.map.parameters(), args.lr), average=average,
+        potential_optimizer=optimizers[0], map_optimizer=optimizers[1], average=average,
     )  # fmt: skip
     fresh = bench.sample_marginals(5000, random_state=args.seed + 1000)
     scored = _Maps(solver, average, center, scale)
     curve, t0 = [], time.perf_counter()
     for i in range(1, args.n_iter + 1):
         step(i)
+        for opt in optimizers:  # linear decay from lr to lr * lr_decay
+            for group in opt.param_groups:
+                group["lr"] = args.lr * (1 - (1 - args.lr_decay) * i / args.n_iter)
         if i % 250 == 0:
             curve.append(round(weighted_l2_uvp(scored, bench, fresh)["l2_uvp_weighted"], 3))
     row = {
         "family": args.family, "d": d, "seed": args.seed, "n_rows": args.n_rows,
         "n_iter": args.n_iter, "quantile_features": qf, "ema": args.ema, "lr": args.lr,
+        "lr_decay": args.lr_decay, "quadratic": args.quadratic,
         "map_hidden": args.map_hidden, "potential_hidden": args.potential_hidden,
-        "potential_activation": args.potential_activation,
+        "potential_activation": args.potential_activation, "map_kind": args.map_kind,
         "s": round(time.perf_counter() - t0, 1), "load": round(os.getloadavg()[0], 1),
         "l2_every_250": curve,
     }  # fmt: skip

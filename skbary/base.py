@@ -1111,6 +1111,17 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         """
         return self._nested(role, self._roles[role].defaults).get(name, default)
 
+    def _quadratic_part(self, role: str = "potential", quadratic_cost: bool = True) -> bool:
+        """The reserved ``role__quadratic`` setting: whether the potentials get a learned
+        quadratic form. "auto" (the default) is True for the method's default potentials
+        under the quadratic cost, False for a user's network or another cost."""
+        value = self._role_setting(role, "quadratic", "auto")
+        if isinstance(value, str):
+            if value != "auto":
+                raise ValueError(f"{role}__quadratic must be 'auto', True or False, got {value!r}.")
+            return bool(quadratic_cost) and self._uses_default(role)
+        return bool(value)
+
     def _uses_default(self, role: str) -> bool:
         """Whether ``role`` is the method's default network (the parameter is None)."""
         return getattr(self, role) is None
@@ -1448,21 +1459,24 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
     # Methods without a generator (NOT, EgBary) sample the barycenter by pushing training
     # rows through their plans, and offer the plans' means as a deterministic map.
     @contextlib.contextmanager
-    def _averaged_maps(
-        self, params: Sequence[torch.Tensor], decay: float, phase: str
+    def _averaged_networks(
+        self, params: Sequence[torch.Tensor], decay: float, phase: str, warmup: bool = False
     ) -> Iterator[ParameterAverage | None]:
-        """Maps kept as an exponential moving average of their iterates in ``phase``.
+        """Networks kept as an exponential moving average of their iterates in ``phase``.
 
         Yields the :class:`~skbary.training.optim.ParameterAverage` the phase's step updates
-        after every map step (None when ``decay`` is 0). While the block runs it is
-        ``_ema``, which callbacks that score the averaged maps and early stopping's best
-        iterate read (:meth:`_networks_now`); when the block ends normally and ``phase``
-        has run (a row of it in ``history_``), the parameters take the average.
+        (after every map step: NOT's, WIN's Algorithm 2 and the generative maps; after
+        every outer iteration: WIN's generator), None when ``decay`` is 0; ``warmup``: its
+        TensorFlow-style warm-up (short phases are not pulled back to the start). While
+        the block runs it is ``_ema``, which callbacks that score the averaged networks and
+        early stopping's best iterate read (:meth:`_networks_now`); when the block ends
+        normally and ``phase`` has run (a row of it in ``history_``), the parameters take
+        the average.
         """
         if not decay > 0:
             yield None
             return
-        average = ParameterAverage(params, decay)
+        average = ParameterAverage(params, decay, warmup=warmup)
         self._ema = average.average
         try:
             yield average

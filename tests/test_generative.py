@@ -391,3 +391,16 @@ def test_transform_maps_are_the_average_of_their_iterates(scatter):
     assert not all(torch.equal(p, q) for p, q in zip(kept, plain.maps_.map.parameters()))
     for p, q in zip(est.generator_.parameters(), plain.generator_.parameters(), strict=True):
         assert torch.equal(p, q)  # the generator does not depend on it
+
+
+def test_transform_potentials_take_a_quadratic_form_on_request(scatter):
+    from skbary.nn.potentials import WithQuadratic
+
+    fast = dict(max_iter=2, transform_max_iter=3, batch_size=32, random_state=0)
+    est = GenerativeBarycenter(**fast).fit(scatter.marginals, scatter.weights)
+    assert not isinstance(est.maps_.potential, WithQuadratic)  # off by default
+    est.set_params(potential__quadratic=True).fit(scatter.marginals, scatter.weights)
+    assert isinstance(est.maps_.potential, WithQuadratic)
+    assert est.maps_.potential.A.abs().sum() > 0  # trained, from zero
+    with pytest.raises(ValueError, match="potential__quadratic"):
+        est.set_params(potential__quadratic="yes").fit(scatter.marginals, scatter.weights)

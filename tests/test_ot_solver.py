@@ -11,6 +11,8 @@ import torch
 
 from skbary.bures import linear_ot_map
 from skbary.metrics import l2_uvp
+from skbary.nn.mlp import BatchedMLP
+from skbary.nn.potentials import WithQuadratic
 from skbary.solvers import ConvexMaps, MaxMinOTSolver, fit_convex_maps, fit_ot_maps
 from skbary.training import TrainingDivergedError
 
@@ -141,3 +143,31 @@ def test_convex_maps_stop_at_the_deadline():
     t0 = time.perf_counter()
     _, hist = fit_convex_maps(src, tgt, 1, 2, n_iter=10**9, deadline=t0 + 1.0)
     assert 0 < len(hist) < 10**9 and time.perf_counter() - t0 < 5
+
+
+def test_with_quadratic_adds_a_learned_quadratic_form_to_the_potentials():
+    torch.manual_seed(0)
+    K, d = 3, 4
+    net = BatchedMLP(K, d, 1, (8,), "celu")
+    pot = WithQuadratic(net, K, d)
+    y = torch.randn(K, 5, d)
+    assert torch.equal(pot(y), net(y))  # the form starts at zero
+    with torch.no_grad():
+        pot.A.copy_(torch.randn(K, d, d))
+        pot.b.copy_(torch.randn(K, d))
+    A = 0.5 * (pot.A + pot.A.transpose(1, 2))
+    expected = net(y)[..., 0] + 0.5 * torch.einsum("kbi,kij,kbj->kb", y, A, y)
+    expected = expected + torch.einsum("kbi,ki->kb", y, pot.b)
+    torch.testing.assert_close(pot(y)[..., 0], expected)
+    # trained by the solver as any potential: it moves from zero
+    src, tgt, _, _, _ = _gaussian_pairs(K=2, d=2)
+    solver = MaxMinOTSolver(2, 2, potential=WithQuadratic(BatchedMLP(2, 2, 1, (16,), "celu"), 2, 2))
+    fit_ot_maps(src, tgt, 2, 2, n_iter=5, solver=solver)
+    assert solver.potential.A.abs().sum() > 0
+    # above DENSE_MAX_FEATURES the form is diagonal: (K, d), not (K, d, d)
+    wide = WithQuadratic(BatchedMLP(1, 600, 1, (2,), "relu"), 1, 600)
+    assert wide.A.shape == (1, 600)
+    z = torch.randn(1, 3, 600)
+    with torch.no_grad():
+        wide.A.fill_(2.0)
+    torch.testing.assert_close(wide(z) - wide.net(z), (z * z).sum(-1, keepdim=True))

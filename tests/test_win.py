@@ -8,11 +8,13 @@ import time
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
 from skbary import NotLearnedError, TrainingDivergedError, WINBarycenter
 from skbary.datasets import make_location_scatter
 from skbary.metrics import bw_uvp, weighted_l2_uvp
 from skbary.nn.init import last_linear
+from skbary.nn.potentials import WithQuadratic
 from tests.user_modules import (
     LastTransformAverage,
     UserConv,
@@ -306,3 +308,62 @@ def test_transform_maps_are_the_average_of_their_iterates(bench):
     # the generator and Algorithm 1's maps do not depend on it
     for p, q in zip(est.generator_.parameters(), plain.generator_.parameters()):
         assert torch.equal(p, q)
+
+
+class RawGenerators(Callback):
+    """The raw G after every outer iteration of Algorithm 1 (what the average is taken of)."""
+
+    def __init__(self):
+        self.start, self.iterates = None, []
+
+    def on_train_begin(self, net, **kwargs):
+        if self.start is None:  # Algorithm 1 is the first phase
+            self.start = [p.detach().clone() for p in net.generator_.parameters()]
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.history[-1]["phase"] == "barycenter":
+            self.iterates.append([p.detach().clone() for p in net.generator_.parameters()])
+
+
+def test_generator_is_the_warmed_up_average_of_the_outer_iterates(bench):
+    seen = RawGenerators()
+    decay = 0.9
+    est = WINBarycenter(
+        max_iter=12, learn_transform=False, random_state=0, generator_ema_decay=decay,
+        callbacks=[seen], **SMALL,
+    ).fit(bench.marginals, bench.weights)  # fmt: skip
+    average = seen.start
+    for t, iterate in enumerate(seen.iterates):
+        d = min(decay, (1 + t) / (10 + t))
+        average = [d * a + (1 - d) * p for a, p in zip(average, iterate)]
+    assert len(seen.iterates) == 12
+    for p, a in zip(est.generator_.parameters(), average):
+        torch.testing.assert_close(p, a)
+    # 0 keeps the last iterate (the paper's G); the raw iterates are the same either way
+    last = WINBarycenter(
+        max_iter=12, learn_transform=False, random_state=0, generator_ema_decay=0.0, **SMALL
+    ).fit(bench.marginals, bench.weights)
+    for p, q in zip(last.generator_.parameters(), seen.iterates[-1]):
+        assert torch.equal(p, q)
+    assert not all(
+        torch.equal(p, q) for p, q in zip(est.generator_.parameters(), seen.iterates[-1])
+    )
+
+
+def test_default_potentials_hold_a_quadratic_form(bench):
+    est = WINBarycenter(max_iter=2, transform_max_iter=2, random_state=0, **SMALL)
+    est.fit(bench.marginals, bench.weights)
+    # "auto": Algorithm 2's default potentials, not Algorithm 1's
+    assert isinstance(est.maps_.potential, WithQuadratic)
+    assert est.maps_.potential.A.abs().sum() > 0  # trained, from zero
+    assert not isinstance(est.inverse_maps_.potential, WithQuadratic)
+    both = est.set_params(potential__quadratic=True).fit(bench.marginals, bench.weights)
+    assert all(isinstance(s.potential, WithQuadratic) for s in (both.maps_, both.inverse_maps_))
+    plain = est.set_params(potential__quadratic=False).fit(bench.marginals, bench.weights)
+    assert not isinstance(plain.maps_.potential, WithQuadratic)
+    small = {k: v for k, v in SMALL.items() if not k.startswith("potential__")}
+    user = WINBarycenter(potential=UserMLP, max_iter=1, transform_max_iter=1, **small)
+    user.fit(bench.marginals, bench.weights)  # "auto": a user's network is used as given
+    assert not isinstance(user.maps_.potential, WithQuadratic)
+    with pytest.raises(ValueError, match="potential__quadratic"):
+        est.set_params(potential__quadratic="yes").fit(bench.marginals, bench.weights)

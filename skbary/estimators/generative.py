@@ -24,6 +24,7 @@ from ..methods import generative as method
 from ..methods.generative import GaussianGenerator
 from ..nn.bounded import BoxOutput, resolve_bounds
 from ..nn.maps import quantile_features_auto
+from ..nn.potentials import WithQuadratic
 from ..solvers import MaxMinOTSolver
 from ..training import MarginalBatches
 from ..training.optim import freeze_
@@ -98,7 +99,14 @@ class GenerativeBarycenter(NeuralBarycenter):
     potential : None, torch.nn.Module class, instance or factory, default=None
         The potentials ``v_k`` of the transform's max-min problem (K copies),
         ``n_features -> 1``. None: an MLP (``potential__hidden_layer_sizes=(128, 128,
-        128)``, ``potential__activation="relu"``).
+        128)``, ``potential__activation="relu"``). ``potential__quadratic=True`` (default
+        False) adds a learned quadratic form ``1/2 y^T A_k y + b_k^T y`` to the potentials
+        (:class:`~skbary.nn.potentials.WithQuadratic`; "auto": for the default network
+        only), as WIN's Algorithm 2 has by default; with CELU potentials (128, 128) it
+        helped at 1,500 map iterations (weighted L2-UVP 2.24 -> 1.69 % and 2.41 -> 1.71 %,
+        product measures D = 8) but trailed the default over the first 900 on another
+        instance (2.47 % against 1.66 %), so it is not the default
+        (``benchmarks/results/nongaussian.md``).
     latent_dim : int or None, default=None
         Dimension of the noise z. None: ``n_features`` (the Gaussian family needs exactly
         that), or for a module instance the ``in_features`` of its first ``nn.Linear``.
@@ -175,6 +183,9 @@ class GenerativeBarycenter(NeuralBarycenter):
     transform_time_fraction : float in (0, 1), default=0.25
         With ``max_time`` and ``learn_transform``: the share of ``max_time`` reserved for
         the maps; the generator phase stops at ``(1 - transform_time_fraction) * max_time``.
+        The maps need 1,500-3,000 iterations to settle (product measures D = 8,
+        ``benchmarks/results/nongaussian.md``); on a loaded machine a quarter of 240 s
+        bought 666, and half of it cost the generator more than the maps gained.
     standardize : bool or "auto", default="auto"
         Work on ``(x - center_) / scale_``. "auto": yes (the barycenter is invariant).
     {{weights}}
@@ -483,6 +494,8 @@ class GenerativeBarycenter(NeuralBarycenter):
                     out_features=1,
                     default=method.default_stack(K, d, 1),
                 )
+            if self._quadratic_part("potential"):  # the transform's cost is the quadratic one
+                potentials = WithQuadratic(potentials, K, d)
             self.maps_ = MaxMinOTSolver(K, d, map=maps, potential=potentials)
 
     # ------------------------------------------------------------------ fit
@@ -550,7 +563,9 @@ class GenerativeBarycenter(NeuralBarycenter):
         if self.maps_ is None:
             return
         lr = float(self.lr_map)
-        with self._averaged_maps(self.maps_.map.parameters(), self.ema_decay, "transform") as avg:
+        with self._averaged_networks(
+            self.maps_.map.parameters(), self.ema_decay, "transform"
+        ) as avg:
             step = method.transform_step(
                 maps=self.maps_,
                 generator=self.generator_,

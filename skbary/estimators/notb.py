@@ -403,10 +403,8 @@ class NOTBarycenter(NeuralBarycenter):
         g = self._network(
             "potential", in_features=d_out, out_features=1, default=notb.default_potential(K, d_out)
         )
-        quadratic = setting("potential", "quadratic", "auto")
-        if isinstance(quadratic, str):  # "auto"
-            quadratic = self._is_quadratic() and self._uses_default("potential")
-        self.potentials_ = notb.Potentials(self.weights_, g, d_out, bool(quadratic))
+        quadratic = self._quadratic_part("potential", self._is_quadratic())
+        self.potentials_ = notb.Potentials(self.weights_, g, d_out, quadratic)
 
     # ------------------------------------------------------------------ training
     def _model_cost(self) -> Any:
@@ -443,7 +441,7 @@ class NOTBarycenter(NeuralBarycenter):
             self._plans, self.maps_, self._model_cost(), S, self._generator,
             regularization=self.regularization, prior=prior, reg_strength=reg,
         )  # fmt: skip
-        with self._averaged_maps(self.maps_.parameters(), self.ema_decay, "train") as average:
+        with self._averaged_networks(self.maps_.parameters(), self.ema_decay, "train") as average:
             step = notb.iteration(
                 draw=data.draw,
                 push=push,

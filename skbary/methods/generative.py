@@ -86,7 +86,8 @@ ROLES = {
     "potential": Role(
         "potential",
         "the transform's potential v_k (one output)",
-        defaults={"hidden_layer_sizes": (128, 128, 128), "activation": "relu"},
+        defaults={"hidden_layer_sizes": (128, 128, 128), "activation": "relu", "quadratic": False},
+        reserved=("quadratic",),
     ),
 }
 

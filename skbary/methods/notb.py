@@ -51,7 +51,7 @@ from ..nn.maps import (
     resolve_quantile_features,
 )
 from ..nn.mlp import BatchedMLP
-from ..nn.potentials import CongruentPotentials
+from ..nn.potentials import CongruentPotentials, quadratic_at_own
 from ..nn.roles import Role
 from ..solvers import maxmin_step
 from ..training.optim import ParameterAverage
@@ -270,12 +270,7 @@ class Potentials(CongruentPotentials):
 
     def _quadratic_at_own(self, y: torch.Tensor) -> torch.Tensor:
         # the centred quadratic part of f_k at block k of y (K, B, d) -> (K, B)
-        A, b = self._centred()
-        if self.diagonal:
-            quad = (y * y * A[:, None, :]).sum(-1)
-        else:
-            quad = (torch.bmm(y, A) * y).sum(-1)
-        return 0.5 * quad + (y * b[:, None, :]).sum(-1)
+        return quadratic_at_own(y, *self._centred())
 
     def mean_terms(self, y: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """As :meth:`CongruentPotentials.mean_terms`; the quadratic part is exact (its

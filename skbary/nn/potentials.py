@@ -1,4 +1,11 @@
-"""Congruent potential sets: K scalar potentials with ``sum_k a_k f_k = 0`` exactly."""
+"""Scalar potentials: congruent sets (``sum_k a_k f_k = 0`` exactly) and quadratic parts.
+
+* :class:`CongruentPotentials` -- K potentials ``f_k = g_k - sum_j a_j g_j`` (NOT, EgBary);
+* :func:`quadratic_at_own` -- K quadratic forms ``1/2 y^T A_k y + b_k^T y``, each at its own
+  points, full or diagonal (NOT's congruent quadratic part, :class:`WithQuadratic`);
+* :class:`WithQuadratic` -- K potential networks plus a learned quadratic form each (the
+  max-min solvers' potentials).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .affine import dense
 from .mlp import BatchedMLP
 
-__all__ = ["EXACT_MAX_MODELS", "CongruentPotentials", "congruent_mean_terms"]
+__all__ = [
+    "EXACT_MAX_MODELS",
+    "CongruentPotentials",
+    "WithQuadratic",
+    "congruent_mean_terms",
+    "quadratic_at_own",
+]
 
 
 #: Up to this many potentials :func:`congruent_mean_terms` evaluates the pooled term
@@ -143,3 +157,49 @@ class CongruentPotentials(nn.Module):
         without bias in O(K B) network evaluations (:func:`congruent_mean_terms`): for the
         losses of training, where :meth:`forward`'s exact f_k costs O(K^2 B)."""
         return congruent_mean_terms(self.g, self.weights, y, generator)
+
+
+def quadratic_at_own(y: torch.Tensor, A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``1/2 y^T A_k y + b_k^T y`` at block k of y: (K, B, d) -> (K, B).
+
+    A is (K, d, d) (symmetric: the caller symmetrises it) or (K, d), the diagonal of a
+    diagonal form (wide rows, :data:`~skbary.nn.affine.DENSE_MAX_FEATURES`); b is (K, d).
+    """
+    if A.dim() == 2:
+        quad = (y * y * A[:, None, :]).sum(-1)
+    else:
+        quad = (torch.bmm(y, A) * y).sum(-1)
+    return 0.5 * quad + (y * b[:, None, :]).sum(-1)
+
+
+class WithQuadratic(nn.Module):
+    """K potentials ``v_k(y) = net_k(y) + 1/2 y^T A_k y + b_k^T y``, the form zero at the start.
+
+    An MLP is close to affine far from its training points, so where a potential's true
+    form grows quadratically (an OT problem between laws of different scales, whose map
+    is then about linear) the network alone gets the tails wrong; the learned quadratic
+    form takes that part exactly, and the network the rest. A_k is a full symmetric
+    (d, d) matrix up to :data:`~skbary.nn.affine.DENSE_MAX_FEATURES` features and a
+    diagonal above.
+
+    Parameters
+    ----------
+    net : nn.Module
+        The K networks, ``(K, B, d) -> (K, B, 1)`` (e.g. a :class:`~skbary.nn.mlp.BatchedMLP`).
+    n_models : int
+        K.
+    n_features : int
+        d.
+    """
+
+    def __init__(self, net: nn.Module, n_models: int, n_features: int) -> None:
+        super().__init__()
+        K, d = int(n_models), int(n_features)
+        self.net = net
+        self.A = nn.Parameter(torch.zeros((K, d, d) if dense(d) else (K, d)))
+        self.b = nn.Parameter(torch.zeros(K, d))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """(K, B, d) -> (K, B, 1)."""
+        A = self.A if self.A.dim() == 2 else 0.5 * (self.A + self.A.transpose(1, 2))
+        return self.net(y) + quadratic_at_own(y, A, self.b)[..., None]
