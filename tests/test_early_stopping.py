@@ -55,8 +55,9 @@ def test_early_stopping_stops_the_main_phase_and_keeps_the_best_networks(est):
         callbacks=[keep],
         random_state=0,
     )
-    if "ema_decay" in est.get_params():
-        est.set_params(ema_decay=0.0)  # NOT's running average would replace the best maps
+    for average in ("ema_decay", "generator_ema_decay"):  # NOT's maps', WIN's G's
+        if average in est.get_params():
+            est.set_params(**{average: 0.0})  # the running average would replace the best
     est.fit(_inputs())
     main = _main_phase(est)
     assert est.stop_reason_[main] == "early_stopping"

@@ -43,11 +43,12 @@ NEURAL = [e for e in estimator_instances() if "callbacks" in e.get_params()]
 
 
 class _NoAverage:
-    """NOT replaces its maps by their running average after training: off where a test
-    compares the model a callback saw with the final one."""
+    """NOT replaces its maps, WIN its G by their running average after training: off where
+    a test compares the model a callback saw with the final one."""
 
     def get(self, est):
-        return {"ema_decay": 0.0} if "ema_decay" in est.get_params() else {}
+        params = est.get_params()
+        return {k: 0.0 for k in ("ema_decay", "generator_ema_decay") if k in params}
 
 
 _NO_AVERAGE = _NoAverage()
@@ -205,8 +206,7 @@ def test_callbacks_see_the_model_of_the_row_they_are_told_about(est):
         short = clone(est).set_params(max_iter=t)
         if "transform_max_iter" in short.get_params():
             short.set_params(learn_transform=False)
-        if "ema_decay" in short.get_params():
-            short.set_params(ema_decay=0.0)  # the average replaces the maps at the end
+        short.set_params(**_NO_AVERAGE.get(short))  # the average replaces the networks
         short.fit(_inputs())
         # equal to round-off (the fit's thread count may differ from the caller's), and far
         # from the model of the next row
