@@ -21,7 +21,6 @@ the variant in the rows.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import command, machine
+from benchmarks.common import command, machine, settings
 from skbary import (
     DiscreteSampleWarning,
     EnergyBarycenter,
@@ -74,18 +73,6 @@ def _iterations(est) -> int | None:
         if v is not None:
             return int(np.sum(v)) if np.ndim(v) else int(v)
     return None
-
-
-def settings(pairs: list[str]) -> dict:
-    """``name=value`` pairs (values read as Python literals where they parse)."""
-
-    def value(text: str):
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return text
-
-    return {k: value(v) for k, v in (s.split("=", 1) for s in pairs)}
 
 
 def run_one(method: str, family: str, d: int, seed: int, args) -> dict:

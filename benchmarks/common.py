@@ -1,7 +1,10 @@
-"""What every benchmark script records with its numbers: the machine and the command."""
+"""What every benchmark script records with its numbers: the machine and the command; the
+``name=value`` settings of ``--set`` and the JSON lines diagnostics append."""
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import platform
 import sys
@@ -28,3 +31,24 @@ def command(module: str, argv: list[str] | None = None) -> str:
     """The command line that reproduces this run: ``python -m <module> <arguments>``."""
     args = sys.argv[1:] if argv is None else argv
     return " ".join(["python -m", module, *args])
+
+
+def settings(pairs: list[str]) -> dict:
+    """``name=value`` pairs (``--set``) as a dict, values read as Python literals where they
+    parse (``max_iter=1500``, ``"potential__hidden_layer_sizes=(128,128)"``), else strings."""
+
+    def value(text: str):
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+
+    return {k: value(v) for k, v in (s.split("=", 1) for s in pairs)}
+
+
+def append_jsonl(path: str, row: dict) -> None:
+    """Print ``row`` as one JSON line and append it to ``path``."""
+    line = json.dumps(row)
+    print(line, flush=True)
+    with open(path, "a") as f:
+        f.write(line + "\n")

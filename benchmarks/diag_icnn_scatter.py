@@ -14,13 +14,13 @@ appended to ``--out``.
 from __future__ import annotations
 
 import argparse
-import ast
-import json
 import os
 import time
 
 import torch
 
+from benchmarks.common import append_jsonl
+from benchmarks.common import settings as parse_settings
 from skbary import ICNNBarycenter
 from skbary.datasets import make_location_scatter
 from skbary.metrics import bw_uvp, weighted_l2_uvp
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--only", choices=["auto", "none"], default=None, help="one of the two fits")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    settings = {k: ast.literal_eval(v) for k, v in (s.split("=", 1) for s in args.set)}
+    settings = parse_settings(args.set)
     for D in args.dims:
         b = make_location_scatter(
             4, D, 20_000, weights=[0.1, 0.2, 0.3, 0.4], base="gaussian", random_state=args.seed
@@ -60,9 +60,7 @@ def main(argv: list[str] | None = None) -> None:
                 "bw_uvp": float(bw_uvp(Y, b.barycenter_mean, b.barycenter_cov)),
                 "l2_uvp_weighted": float(weighted_l2_uvp(est, b, held)["l2_uvp_weighted"]),
             }  # fmt: skip
-            print(json.dumps(row), flush=True)
-            with open(args.out, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_jsonl(args.out, row)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ fit is appended to ``--out``.
 from __future__ import annotations
 
 import argparse
-import ast
-import json
 import os
 import time
 
@@ -29,6 +27,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from benchmarks.common import append_jsonl
+from benchmarks.common import settings as parse_settings
 from skbary import GaussianBarycenter, ICNNBarycenter, NOTBarycenter, WINBarycenter
 from skbary.datasets import make_product_measures
 from skbary.metrics import marginal_w2
@@ -113,13 +113,6 @@ class Curve(Callback):
         self.points.append(point)
 
 
-def _value(text: str):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--method", default="not", choices=["not", "icnn", "win", "gaussian"])
@@ -142,8 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         rotation=args.family == "b", random_state=args.seed,
     )  # fmt: skip
     fresh = bench.sample_marginals(5000, random_state=args.seed + 1000)
-    settings = dict(s.split("=", 1) for s in args.set)
-    settings = {k: _value(v) for k, v in settings.items()}
+    settings = parse_settings(args.set)
     curve = Curve(bench, fresh, args.every)
     if args.method == "gaussian":
         est = GaussianBarycenter()
@@ -171,9 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     }  # fmt: skip
     if args.save:
         joblib.dump(est, args.save)
-    print(json.dumps(row), flush=True)
-    with open(args.out, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_jsonl(args.out, row)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import os
 import time
 
 import numpy as np
 import torch
 
+from benchmarks.common import append_jsonl
 from skbary.datasets import make_product_measures
 from skbary.methods import win
 from skbary.metrics import weighted_l2_uvp
@@ -152,9 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         "s": round(time.perf_counter() - t0, 1), "load": round(os.getloadavg()[0], 1),
         "l2_every_250": curve,
     }  # fmt: skip
-    print(json.dumps(row), flush=True)
-    with open(args.out, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_jsonl(args.out, row)
 
 
 if __name__ == "__main__":

@@ -1111,15 +1111,15 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         """
         return self._nested(role, self._roles[role].defaults).get(name, default)
 
-    def _quadratic_part(self, role: str = "potential", quadratic_cost: bool = True) -> bool:
+    def _quadratic_part(self, role: str, auto: bool) -> bool:
         """The reserved ``role__quadratic`` setting: whether the potentials get a learned
-        quadratic form. "auto" (the default) is True for the method's default potentials
-        under the quadratic cost, False for a user's network or another cost."""
+        quadratic form. True or False as given; "auto" (the default) is ``auto``, the
+        method's rule (its default potentials under the quadratic cost)."""
         value = self._role_setting(role, "quadratic", "auto")
         if isinstance(value, str):
             if value != "auto":
                 raise ValueError(f"{role}__quadratic must be 'auto', True or False, got {value!r}.")
-            return bool(quadratic_cost) and self._uses_default(role)
+            return bool(auto)
         return bool(value)
 
     def _uses_default(self, role: str) -> bool:

@@ -494,7 +494,7 @@ class GenerativeBarycenter(NeuralBarycenter):
                     out_features=1,
                     default=method.default_stack(K, d, 1),
                 )
-            if self._quadratic_part("potential"):  # the transform's cost is the quadratic one
+            if self._quadratic_part("potential", auto=self._uses_default("potential")):
                 potentials = WithQuadratic(potentials, K, d)
             self.maps_ = MaxMinOTSolver(K, d, map=maps, potential=potentials)
 

@@ -403,7 +403,8 @@ class NOTBarycenter(NeuralBarycenter):
         g = self._network(
             "potential", in_features=d_out, out_features=1, default=notb.default_potential(K, d_out)
         )
-        quadratic = self._quadratic_part("potential", self._is_quadratic())
+        default = self._is_quadratic() and self._uses_default("potential")
+        quadratic = self._quadratic_part("potential", auto=default)
         self.potentials_ = notb.Potentials(self.weights_, g, d_out, quadratic)
 
     # ------------------------------------------------------------------ training

@@ -345,9 +345,8 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
             )
         # the potentials' quadratic form: "auto" gives it to Algorithm 2's default potentials
         # (its maps' error fell with it), not to Algorithm 1's (G was no better); True to both
-        quadratic = self._quadratic_part("potential")  # WIN's cost is the quadratic one
-        setting = self._role_setting("potential", "quadratic", "auto")
-        quadratic_inverse = not isinstance(setting, str) and bool(setting)
+        quadratic = self._quadratic_part("potential", auto=self._uses_default("potential"))
+        quadratic_inverse = self._quadratic_part("potential", auto=False)
         with self._seeded(1):
             self.inverse_maps_ = win.ot_solver(
                 self._network, "inverse_map", K, d, quadratic=quadratic_inverse
