@@ -768,7 +768,7 @@ class BatchedICNN(InputConvexNetwork):
                 n_knots=quantile_knots,
                 scale=quantile_scale,
                 select=quantile_directions,
-            )  # fmt: skip
+            )
             if frames
             else None
         )

@@ -16,9 +16,9 @@ an input unseen in fit onto their fitted barycenter (``add_input``), where it is
 accurate than the max-min solver on the same budget: on location-scatter inputs in 8
 dimensions, 0.05-0.08 % L2-UVP in 1,000 iterations against 0.7-2 % (seeds 0-3).
 
-The potentials are ICNN's default ones (:func:`~skbary.methods.icnn.default_potentials`):
-with ``quantile_features="auto"`` (up to 32 features) they hold the convex quantile term
-along the directions where the source or the target is not Gaussian, knotted at their
+The potentials are built by ICNN's :func:`~skbary.methods.icnn.default_potentials`: with
+``quantile_features="auto"`` (up to 32 features) they hold the convex quantile term along
+the directions where the source or the target is not Gaussian, knotted at their
 quantiles, so that an input added to a fitted ICNN is mapped by potentials of the same
 form as the fitted inputs' (on Gaussian inputs the term drops every direction and the
 maps are the plain ones).
@@ -33,8 +33,6 @@ import torch
 from skorch.history import History
 from torch import nn
 
-from ..nn.icnn import BatchedICNN
-from ..nn.maps import quantile_features_auto, resolve_quantile_features
 from ..training import LRDecay, train_module
 from ..training.optim import ParameterAverage
 
@@ -79,19 +77,12 @@ class ConvexMaps(nn.Module):
         quantile_features: bool | str = "auto",
     ) -> None:
         super().__init__()
-        auto = isinstance(quantile_features, str) and quantile_features == "auto"
-        frames = resolve_quantile_features(
-            quantile_features, quantile_features_auto(True, n_features)
-        )
-        kind = "non-gaussian" if auto else "all"
+        from ..methods.icnn import default_potentials, quantile_auto
+
+        K, d = int(n_problems), int(n_features)
+        build = default_potentials(K, d, 0, quantile_auto=quantile_auto(d, 0))
         self.f, self.g = (
-            BatchedICNN(
-                n_problems,
-                n_features,
-                hidden_layer_sizes,
-                quantile_features=frames,
-                quantile_directions=kind,
-            )  # fmt: skip
+            build(hidden_layer_sizes=hidden_layer_sizes, quantile_features=quantile_features)
             for _ in range(2)
         )
 
