@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -134,6 +135,14 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
     convexity_penalty : float, default=0.1
         lambda of the penalty ``R(g) = lambda sum_l |max(-W_l, 0)|_F^2`` on the negative
         z-weights of g (the paper's 0.1). f is kept convex by clipping instead.
+    ema_decay : float in [0, 1), default=0.99
+        The potentials g that ``transform`` (and ``sample(source="maps")``, ``add_input``'s
+        target) uses end as an exponential average of their weights over the outer
+        iterations (with the warm-up ``min(decay, (1 + t) / (10 + t))``); training uses the
+        iterates, so f, h and ``sample`` do not depend on it. 0 keeps the last iterate.
+        The iterates carry the noise of the adversarial steps in their affine part:
+        location-scatter at D = 2 (2,000 iterations), weighted L2-UVP 0.047 % and 0.027 %
+        (seeds 0, 1) for the last iterate, 0.012 % and 0.010 % averaged (docs/icnn.md).
     standardize : bool or "auto", default="auto"
         Translate the inputs by the barycenter's mean and divide them by one scale before
         training (``center_``, ``scale_``); W2 barycenters commute with that map, so results
@@ -223,6 +232,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         "n_g_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_f_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "convexity_penalty": [Interval(numbers.Real, 0, None, closed="left")],
+        "ema_decay": [Interval(numbers.Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -244,6 +254,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         n_g_steps: int = 3,
         n_f_steps: int = 2,
         convexity_penalty: float = 0.1,
+        ema_decay: float = 0.99,
         standardize: bool | str = "auto",
         n_threads: int | None = 1,
         max_iter: int | None = None,
@@ -277,6 +288,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         self.n_g_steps = n_g_steps
         self.n_f_steps = n_f_steps
         self.convexity_penalty = convexity_penalty
+        self.ema_decay = ema_decay
         self.standardize = standardize
         self.n_threads = n_threads
         self.max_iter = max_iter
@@ -367,14 +379,25 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
             latent=self.latent_distribution,
             generator=self._generator,
         )
-        self.n_iter_ = self._run(
-            step,
-            n_iter=self._n_iter("max_iter"),
-            deadline=self._deadline(),
-            phase="train",
-            decay=[opt_g, opt_f, opt_h],
-            train_loss="g",
-        )
+        # transform's maps are grad g: g keeps an average of its outer iterations' weights
+        with self._averaged_networks(
+            self.g_.parameters(), self.ema_decay, "train", warmup=True
+        ) as average:
+
+            def run(i: int) -> Mapping[str, torch.Tensor]:
+                losses = step(i)
+                if average is not None:
+                    average.update()
+                return losses
+
+            self.n_iter_ = self._run(
+                run,
+                n_iter=self._n_iter("max_iter"),
+                deadline=self._deadline(),
+                phase="train",
+                decay=[opt_g, opt_f, opt_h],
+                train_loss="g",
+            )
         # rows whose image under the maps is the barycenter add_input learns a new map onto
         per_input = _KEPT_BYTES // (4 * data.n_features * K)
         self._keep_training_rows(data, max_rows=max(1, min(_KEPT_ROWS, per_input)))

@@ -171,6 +171,10 @@ def draw_latent(
     return torch.randn(shape, generator=generator, device=device)
 
 
+#: The settings of the default potentials whose default is "auto" (the estimator's rule).
+_AUTO_SETTINGS = ("quantile_features", "quantile_directions")
+
+
 def default_potentials(
     n_models: int,
     n_features: int,
@@ -181,22 +185,29 @@ def default_potentials(
     """BatchedICNN with its sizes fixed: a factory whose signature lists only the settings.
 
     ``quantile_auto``: what ``quantile_features="auto"`` means, "axes+ica" (True) or False
-    (the estimator's rule); ``role`` names the setting in errors.
+    (the estimator's rule); ``role`` names the setting in errors. ``quantile_directions=
+    "auto"`` is "non-gaussian" with ``quantile_features="auto"`` (the term only along the
+    directions where some input is not Gaussian) and "all" with frames named explicitly.
     """
 
-    def factory(quantile_features: bool | str = "auto", **settings: Any) -> BatchedICNN:
+    def factory(
+        quantile_features: bool | str = "auto", quantile_directions: str = "auto", **settings: Any
+    ) -> BatchedICNN:
         frames = resolve_quantile_features(
             quantile_features, quantile_auto, name=f"{role}__quantile_features"
         )
+        if isinstance(quantile_directions, str) and quantile_directions == "auto":
+            auto = isinstance(quantile_features, str) and quantile_features == "auto"
+            quantile_directions = "non-gaussian" if auto else "all"
         return BatchedICNN(
             n_models, n_features, context_features=context_features,
-            quantile_features=frames, **settings,
+            quantile_features=frames, quantile_directions=quantile_directions, **settings,
         )  # fmt: skip
 
     sig = inspect.signature(BatchedICNN)
     factory.__signature__ = sig.replace(
         parameters=[
-            p.replace(default="auto") if p.name == "quantile_features" else p
+            p.replace(default="auto") if p.name in _AUTO_SETTINGS else p
             for p in sig.parameters.values()
             if p.name not in ("n_models", "in_features", "context_features")
         ]
