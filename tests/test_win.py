@@ -394,3 +394,18 @@ def test_generator_kept_is_the_lowest_smoothed_residual_of_the_second_half(bench
     assert last.generator_iter_ == n
     for p, q in zip(last.generator_.parameters(), seen.iterates[-1]):
         assert torch.equal(p, q)
+
+
+def test_generator_iter_names_early_stoppings_best_when_it_chooses(bench):
+    seen = RawGenerators()
+    est = WINBarycenter(
+        max_iter=15, learn_transform=False, random_state=0, generator_ema_decay=0.0,
+        early_stopping=True, validation_interval=1, n_iter_no_change=100, callbacks=[seen],
+        **SMALL,
+    ).fit(bench.marginals, bench.weights)  # fmt: skip
+    scores = [row["valid_loss"] for row in est.history_ if row["phase"] == "barycenter"]
+    j = int(np.argmin(scores))
+    assert j < len(scores) - 1  # the best held-out score is not the last: a restore happened
+    assert est.generator_iter_ == j + 1
+    for p, q in zip(est.generator_.parameters(), seen.iterates[j]):
+        assert torch.equal(p, q)

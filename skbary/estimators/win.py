@@ -233,7 +233,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         Outer iterations of Algorithm 1 run.
     generator_iter_ : int
         The outer iteration (counted as ``n_iter_`` is) whose G and maps T_k were kept
-        (``generator_selection``).
+        (``generator_selection``, or held-out early stopping's best when it is on).
     n_transform_iter_ : int
         Iterations of Algorithm 2 run.
     history_ : skorch History
@@ -479,6 +479,10 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
                 train_loss="generator",
             )
             self.generator_iter_ = self.n_iter_
+            if self.__dict__.get("_early_stop"):  # held-out early stopping kept its best
+                rows = [r for r in self.history_ if r.get("phase") == "barycenter"]
+                best = [t for t, r in enumerate(rows, 1) if r.get("valid_loss_best")]
+                self.generator_iter_ = best[-1] if best else self.n_iter_
             if selection is not None and selection.best is not None:
                 self._restore_networks(selection.best)
                 self.generator_iter_ = done_before + selection.best_iteration + 1
