@@ -15,6 +15,8 @@ from torch import nn
 from skbary.base import ROUTING_FULL_COVARIANCE_MAX_FEATURES
 from skbary.nn import BatchedMLP, Role, StackedModules, build_network
 from skbary.training import LRDecay
+from skbary.training.optim import LowestSmoothedLoss
+from skbary.training.schedules import PhaseProgress
 from tests.toy import ToyMeanBarycenter
 from tests.user_modules import UserConv, UserMLP, image_inputs
 
@@ -205,3 +207,23 @@ def test_routing_of_wide_rows_keeps_no_dense_covariance():
     assert est._input_chols.shape == (3, d)  # diagonal scales, not (3, d, d)
     guess = est._guess_inputs(np.concatenate([X[:10] for X in Xs]))
     np.testing.assert_array_equal(guess, np.repeat(np.arange(3), 10))
+
+
+def test_lowest_smoothed_loss_skips_the_first_half_and_smooths_the_noise():
+    n = 200
+    rng = np.random.default_rng(0)
+    # low at the start (nothing learned yet), a valley at 120, a rise after it, and noise
+    # that puts single-iteration minima elsewhere
+    t = np.arange(n)
+    trend = np.where(t < 10, 0.1, 1.0 + ((t - 120) / 60.0) ** 2)
+    loss = trend + rng.normal(0, 0.3, n)
+    keep = LowestSmoothedLoss(0.9, 0.5, PhaseProgress(n, None))
+    for i in range(n):
+        keep.update(i, loss[i], lambda i=i: i)
+    assert keep.best == keep.best_iteration
+    assert keep.best_iteration >= n // 2 - 1 and abs(keep.best_iteration - 120) <= 15
+    # with no competing iterate (a phase stopped before its second half), nothing is kept
+    early = LowestSmoothedLoss(0.9, 0.5, PhaseProgress(n, None))
+    for i in range(n // 2 - 1):
+        early.update(i, loss[i], lambda: "snapshot")
+    assert early.best is None and early.best_iteration is None

@@ -43,12 +43,15 @@ NEURAL = [e for e in estimator_instances() if "callbacks" in e.get_params()]
 
 
 class _NoAverage:
-    """NOT replaces its maps, WIN its G by their running average after training: off where
-    a test compares the model a callback saw with the final one."""
+    """NOT replaces its maps, WIN its G by their running average after training, and WIN
+    keeps the G of its lowest smoothed residual: off where a test compares the model a
+    callback saw with the final one."""
+
+    OFF = {"ema_decay": 0.0, "generator_ema_decay": 0.0, "generator_selection": "last"}
 
     def get(self, est):
         params = est.get_params()
-        return {k: 0.0 for k in ("ema_decay", "generator_ema_decay") if k in params}
+        return {k: v for k, v in self.OFF.items() if k in params}
 
 
 _NO_AVERAGE = _NoAverage()

@@ -330,7 +330,7 @@ def test_generator_is_the_warmed_up_average_of_the_outer_iterates(bench):
     decay = 0.9
     est = WINBarycenter(
         max_iter=12, learn_transform=False, random_state=0, generator_ema_decay=decay,
-        callbacks=[seen], **SMALL,
+        generator_selection="last", callbacks=[seen], **SMALL,
     ).fit(bench.marginals, bench.weights)  # fmt: skip
     average = seen.start
     for t, iterate in enumerate(seen.iterates):
@@ -341,8 +341,9 @@ def test_generator_is_the_warmed_up_average_of_the_outer_iterates(bench):
         torch.testing.assert_close(p, a)
     # 0 keeps the last iterate (the paper's G); the raw iterates are the same either way
     last = WINBarycenter(
-        max_iter=12, learn_transform=False, random_state=0, generator_ema_decay=0.0, **SMALL
-    ).fit(bench.marginals, bench.weights)
+        max_iter=12, learn_transform=False, random_state=0, generator_ema_decay=0.0,
+        generator_selection="last", **SMALL,
+    ).fit(bench.marginals, bench.weights)  # fmt: skip
     for p, q in zip(last.generator_.parameters(), seen.iterates[-1]):
         assert torch.equal(p, q)
     assert not all(
@@ -367,3 +368,44 @@ def test_default_potentials_hold_a_quadratic_form(bench):
     assert not isinstance(user.maps_.potential, WithQuadratic)
     with pytest.raises(ValueError, match="potential__quadratic"):
         est.set_params(potential__quadratic="yes").fit(bench.marginals, bench.weights)
+
+
+def test_generator_kept_is_the_lowest_smoothed_residual_of_the_second_half(bench):
+    seen = RawGenerators()
+    n = 40
+    est = WINBarycenter(
+        max_iter=n, learn_transform=False, random_state=0, generator_ema_decay=0.0,
+        callbacks=[seen], **SMALL,
+    ).fit(bench.marginals, bench.weights)  # fmt: skip
+    # the rule, recomputed from the history: Adam-style bias-corrected EMA of the residual
+    residual = [row["generator"] for row in est.history_ if row["phase"] == "barycenter"]
+    mean, smoothed = 0.0, []
+    for t, r in enumerate(residual, 1):
+        mean = 0.98 * mean + 0.02 * r
+        smoothed.append(mean / (1 - 0.98**t))
+    j = n // 2 - 1 + int(np.argmin(smoothed[n // 2 - 1 :]))  # iterations n/2 .. n compete
+    assert j < n - 1  # this run's residual is lowest before its end: a restore happened
+    assert est.generator_iter_ == j + 1 and est.n_iter_ == n
+    for p, q in zip(est.generator_.parameters(), seen.iterates[j]):
+        assert torch.equal(p, q)
+    # "last" keeps the last iterate
+    last = est.set_params(generator_selection="last", callbacks=None)
+    last.fit(bench.marginals, bench.weights)
+    assert last.generator_iter_ == n
+    for p, q in zip(last.generator_.parameters(), seen.iterates[-1]):
+        assert torch.equal(p, q)
+
+
+def test_generator_iter_names_early_stoppings_best_when_it_chooses(bench):
+    seen = RawGenerators()
+    est = WINBarycenter(
+        max_iter=15, learn_transform=False, random_state=0, generator_ema_decay=0.0,
+        early_stopping=True, validation_interval=1, n_iter_no_change=100, callbacks=[seen],
+        **SMALL,
+    ).fit(bench.marginals, bench.weights)  # fmt: skip
+    scores = [row["valid_loss"] for row in est.history_ if row["phase"] == "barycenter"]
+    j = int(np.argmin(scores))
+    assert j < len(scores) - 1  # the best held-out score is not the last: a restore happened
+    assert est.generator_iter_ == j + 1
+    for p, q in zip(est.generator_.parameters(), seen.iterates[j]):
+        assert torch.equal(p, q)

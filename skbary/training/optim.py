@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["ParameterAverage", "descend", "freeze_", "frozen"]
+__all__ = ["LowestSmoothedLoss", "ParameterAverage", "descend", "freeze_", "frozen"]
 
 
 def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -65,3 +66,46 @@ class ParameterAverage:
     def copy_to_params(self) -> None:
         for t, e in zip(self.params, self.average):
             t.copy_(e)
+
+
+class LowestSmoothedLoss:
+    """Keeps what ``snapshot()`` returns at the iterate of lowest smoothed loss.
+
+    The loss of every iteration is smoothed by an exponential moving average (``decay``,
+    bias-corrected as Adam's moments are, so its first values are plain means); only
+    iterations from ``after`` on (a progress in [0, 1], see
+    :class:`~skbary.training.schedules.PhaseProgress`) compete, so that the start of a
+    training, where a loss can be low because nothing has been learned yet, is never kept.
+
+    Parameters
+    ----------
+    decay : float in [0, 1)
+        Smoothing of the per-iteration loss.
+    after : float in [0, 1]
+        Progress from which an iterate may be kept.
+    progress : callable
+        ``progress(i) -> float`` of the phase (a :class:`PhaseProgress`).
+
+    Attributes
+    ----------
+    best : object or None
+        The snapshot kept (None while no iterate has competed).
+    best_iteration : int or None
+        The 0-based iteration it was taken after.
+    """
+
+    def __init__(self, decay: float, after: float, progress: Callable[[int], float]) -> None:
+        self.decay, self.after, self.progress = float(decay), float(after), progress
+        self.mean, self.n = 0.0, 0
+        self.lowest = float("inf")
+        self.best: Any = None
+        self.best_iteration: int | None = None
+
+    def update(self, i: int, loss: float, snapshot: Callable[[], Any]) -> None:
+        """Record iteration ``i``'s ``loss`` (after the iteration ran); take a snapshot when
+        the smoothed loss is the lowest so far among the competing iterations."""
+        self.n += 1
+        self.mean = self.decay * self.mean + (1.0 - self.decay) * float(loss)
+        smoothed = self.mean / (1.0 - self.decay**self.n)
+        if self.progress(i + 1) >= self.after and smoothed < self.lowest:
+            self.lowest, self.best, self.best_iteration = smoothed, snapshot(), i

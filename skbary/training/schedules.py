@@ -15,9 +15,27 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["LR_SCHEDULES", "LRDecay"]
+__all__ = ["LR_SCHEDULES", "LRDecay", "PhaseProgress"]
 
 LR_SCHEDULES = ("linear", "geometric")
+
+
+class PhaseProgress:
+    """How far a phase has gone: the larger of the share of its ``n_iter`` iterations done
+    and of its time budget (up to ``deadline``, a ``time.perf_counter()`` value, or None)
+    used, in [0, 1]; the clock starts when this is made."""
+
+    def __init__(self, n_iter: int, deadline: float | None) -> None:
+        self.n_iter = max(int(n_iter), 1)
+        self.start = time.perf_counter()
+        self.span = None if deadline is None else max(deadline - self.start, 1e-9)
+
+    def __call__(self, i: int) -> float:
+        """The progress before iteration ``i`` (0-based)."""
+        progress = i / self.n_iter
+        if self.span is not None:
+            progress = max(progress, (time.perf_counter() - self.start) / self.span)
+        return min(progress, 1.0)
 
 
 class LRDecay:
@@ -50,9 +68,7 @@ class LRDecay:
         self.groups = [(g, g["lr"]) for opt in optimizers for g in opt.param_groups]
         self.final = float(final_factor)
         self.curve = curve
-        self.n_iter = max(int(n_iter), 1)
-        self.start = time.perf_counter()
-        self.span = None if deadline is None else max(deadline - self.start, 1e-9)
+        self.progress = PhaseProgress(n_iter, deadline)
 
     @property
     def active(self) -> bool:
@@ -61,10 +77,7 @@ class LRDecay:
 
     def factor(self, i: int) -> float:
         """The factor on the initial rates before iteration ``i`` (0-based)."""
-        progress = i / self.n_iter
-        if self.span is not None:
-            progress = max(progress, (time.perf_counter() - self.start) / self.span)
-        progress = min(progress, 1.0)
+        progress = self.progress(i)
         if self.curve == "geometric":
             return self.final**progress
         return 1.0 - (1.0 - self.final) * progress
