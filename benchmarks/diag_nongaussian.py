@@ -57,7 +57,7 @@ def l2_parts(est, bench, fresh) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Curve(Callback):
-    """L2-UVP of the current (NOT: averaged) maps every ``every`` iterations."""
+    """L2-UVP of the current (NOT, ICNN: averaged) maps every ``every`` iterations."""
 
     def __init__(self, bench, fresh, every: int) -> None:
         self.bench, self.fresh, self.every, self.points = bench, fresh, every, []
@@ -70,8 +70,8 @@ class Curve(Callback):
             return
         ema = getattr(net, "_ema", None)
         saved = None
-        if ema is not None:
-            params = list(net.maps_.parameters())
+        if ema is not None:  # the averaged networks: NOT's maps, ICNN's potentials g
+            params = list((net.maps_ if hasattr(net, "maps_") else net.g_).parameters())
             saved = [p.detach().clone() for p in params]
             with torch.no_grad():
                 for p, e in zip(params, ema):
