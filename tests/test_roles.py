@@ -227,3 +227,8 @@ def test_lowest_smoothed_loss_skips_the_first_half_and_smooths_the_noise():
     for i in range(n // 2 - 1):
         early.update(i, loss[i], lambda: "snapshot")
     assert early.best is None and early.best_iteration is None
+    # nor in a phase shorter than twice the smoothing's span (decay 0.9: 20 iterations)
+    short = LowestSmoothedLoss(0.9, 0.5, PhaseProgress(19, None))
+    for i in range(19):
+        short.update(i, loss[i], lambda: "snapshot")
+    assert short.min_count == 20 and short.best is None

@@ -28,7 +28,8 @@ __all__ = ["WINBarycenter"]
 # generator_selection="residual": the fixed-point residual smoothed over about 50 outer
 # iterations (its per-iteration spread is about a fifth of its level), and only the second
 # half of Algorithm 1 competes (at the start the maps T_k have learned nothing, so G and
-# sum_k a_k T_k(G) agree trivially and the residual is low)
+# sum_k a_k T_k(G) agree trivially and the residual is low); LowestSmoothedLoss also waits for
+# 2 / (1 - 0.98) = 100 outer iterations, so a short fit keeps its last G
 RESIDUAL_SMOOTHING = 0.98
 RESIDUAL_AFTER = 0.5
 
@@ -143,7 +144,8 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         (family b, seed 1).
     generator_selection : {"residual", "last"}, default="residual"
         Which outer iteration's (averaged) G is kept. ``"residual"``: among the second
-        half of Algorithm 1's outer iterations (by count or time), the one whose smoothed
+        half of Algorithm 1's outer iterations (by count or time; and from the 100th on, so
+        a shorter fit keeps its last), the one whose smoothed
         fixed-point residual is lowest; the residual is Algorithm 1's own regression loss
         ``l(G(z), sum_k a_k T_k(G_old(z)))`` on fresh latents (the ``generator`` column of
         ``history_``), smoothed over about 50 outer iterations, so the choice uses training

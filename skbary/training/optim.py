@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -75,7 +76,9 @@ class LowestSmoothedLoss:
     bias-corrected as Adam's moments are, so its first values are plain means); only
     iterations from ``after`` on (a progress in [0, 1], see
     :class:`~skbary.training.schedules.PhaseProgress`) compete, so that the start of a
-    training, where a loss can be low because nothing has been learned yet, is never kept.
+    training, where a loss can be low because nothing has been learned yet, is never kept,
+    and only once twice the smoothing's span (``2 / (1 - decay)`` iterations) has run: in
+    a shorter training the smoothed values are plain running means, which rank nothing.
 
     Parameters
     ----------
@@ -96,6 +99,7 @@ class LowestSmoothedLoss:
 
     def __init__(self, decay: float, after: float, progress: Callable[[int], float]) -> None:
         self.decay, self.after, self.progress = float(decay), float(after), progress
+        self.min_count = math.ceil(round(2.0 / (1.0 - self.decay), 6))
         self.mean, self.n = 0.0, 0
         self.lowest = float("inf")
         self.best: Any = None
@@ -107,5 +111,6 @@ class LowestSmoothedLoss:
         self.n += 1
         self.mean = self.decay * self.mean + (1.0 - self.decay) * float(loss)
         smoothed = self.mean / (1.0 - self.decay**self.n)
-        if self.progress(i + 1) >= self.after and smoothed < self.lowest:
+        competes = self.n >= self.min_count and self.progress(i + 1) >= self.after
+        if competes and smoothed < self.lowest:
             self.lowest, self.best, self.best_iteration = smoothed, snapshot(), i
