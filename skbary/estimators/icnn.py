@@ -137,12 +137,16 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         z-weights of g (the paper's 0.1). f is kept convex by clipping instead.
     ema_decay : float in [0, 1), default=0.99
         The potentials g that ``transform`` (and ``sample(source="maps")``, ``add_input``'s
-        target) uses end as an exponential average of their weights over the outer
-        iterations (with the warm-up ``min(decay, (1 + t) / (10 + t))``); training uses the
-        iterates, so f, h and ``sample`` do not depend on it. 0 keeps the last iterate.
-        The iterates carry the noise of the adversarial steps in their affine part:
-        location-scatter at D = 2 (2,000 iterations), weighted L2-UVP 0.047 % and 0.027 %
-        (seeds 0, 1) for the last iterate, 0.012 % and 0.010 % averaged (docs/icnn.md).
+        target) uses and the generator h that ``sample`` draws from end as exponential
+        averages of their weights over the outer iterations (with the warm-up
+        ``min(decay, (1 + t) / (10 + t))``); training uses the iterates, so f does not
+        depend on it. 0 keeps the last iterates. The iterates carry the noise of the
+        adversarial steps: location-scatter at D = 2 (2,000 iterations), weighted L2-UVP
+        0.047 % and 0.027 % (seeds 0, 1) for the last iterate of g, 0.012 % and 0.010 %
+        averaged; along one 17,400-iteration fit (bench_icnn's nwb1 task, D = 2) the BW2-UVP
+        of h's draws every 1,000 iterations was 0.07-0.84 % for the iterate and 0.011-0.048 %
+        for the average (D = 8, 16,125 iterations: 0.16-0.46 % and 0.020-0.034 %)
+        (docs/icnn.md).
     standardize : bool or "auto", default="auto"
         Translate the inputs by the barycenter's mean and divide them by one scale before
         training (``center_``, ``scale_``); W2 barycenters commute with that map, so results
@@ -379,10 +383,10 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
             latent=self.latent_distribution,
             generator=self._generator,
         )
-        # transform's maps are grad g: g keeps an average of its outer iterations' weights
-        with self._averaged_networks(
-            self.g_.parameters(), self.ema_decay, "train", warmup=True
-        ) as average:
+        # transform's maps are grad g and sample's draws h(z): both keep an average of their
+        # outer iterations' weights (training reads the iterates)
+        averaged = [*self.g_.parameters(), *self.generator_.parameters()]
+        with self._averaged_networks(averaged, self.ema_decay, "train", warmup=True) as average:
 
             def run(i: int) -> Mapping[str, torch.Tensor]:
                 losses = step(i)
