@@ -143,9 +143,9 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         depend on it. 0 keeps the last iterates. The iterates carry the noise of the
         adversarial steps: location-scatter at D = 2 (2,000 iterations), weighted L2-UVP
         0.047 % and 0.027 % (seeds 0, 1) for the last iterate of g, 0.012 % and 0.010 %
-        averaged; along one 17,400-iteration fit (bench_icnn's nwb1 task, D = 2) the BW2-UVP
-        of h's draws every 1,000 iterations was 0.07-0.84 % for the iterate and 0.011-0.048 %
-        for the average (D = 8, 16,125 iterations: 0.16-0.46 % and 0.020-0.034 %)
+        averaged; along one 16,000-iteration fit (bench_icnn's nwb1 task, D = 2) the BW2-UVP
+        of h's draws every 1,000 iterations was 0.07-0.84 % for the iterate and 0.008-0.048 %
+        for the average (D = 8, 14,000 iterations: 0.16-0.46 % and 0.018-0.034 %)
         (docs/icnn.md).
     standardize : bool or "auto", default="auto"
         Translate the inputs by the barycenter's mean and divide them by one scale before
