@@ -43,7 +43,9 @@ def _tracked(
 
     def run(i: int) -> dict[str, torch.Tensor]:
         losses = step(i)
-        selection.update(i, float(losses["generator"]), snapshot)
+        residual = float(losses["generator"])
+        if residual != 0.0:  # 0: the deadline cut the iteration before G's regression ran
+            selection.update(i, residual, snapshot)
         return losses
 
     return run
