@@ -45,12 +45,18 @@ NWB2_WEIGHTS = [
 ]
 
 
+def nwb1_task(D: int, seed: int):
+    """The NWB-I acceptance task: location-scatter, K = 4, weights (0.1, 0.2, 0.3, 0.4),
+    Gaussian base, 20,000 rows per input (also read by the ICNN diagnostics)."""
+    return make_location_scatter(
+        4, D, 20_000, weights=[0.1, 0.2, 0.3, 0.4], base="gaussian", random_state=seed
+    )
+
+
 def run_nwb1(dims: list[int], budget: float, seed: int) -> list[dict]:
     rows = []
     for D in dims:
-        b = make_location_scatter(
-            4, D, 20_000, weights=[0.1, 0.2, 0.3, 0.4], base="gaussian", random_state=seed
-        )
+        b = nwb1_task(D, seed)
         est = ICNNBarycenter(max_time=budget, random_state=seed)
         t = time.perf_counter()
         est.fit(b.marginals, b.weights)

@@ -16,9 +16,9 @@ import os
 import torch
 from skorch.callbacks import Callback
 
+from benchmarks.bench_icnn import nwb1_task
 from benchmarks.common import append_jsonl
 from skbary import ICNNBarycenter
-from skbary.datasets import make_location_scatter
 from skbary.metrics import bw_uvp
 
 
@@ -44,9 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="benchmarks/results/icnn_generator_curve.jsonl")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    b = make_location_scatter(
-        4, args.d, 20_000, weights=[0.1, 0.2, 0.3, 0.4], base="gaussian", random_state=0
-    )
+    b = nwb1_task(args.d, 0)
     curve = GeneratorCurve(b, args.every)
     est = ICNNBarycenter(max_iter=args.max_iter, random_state=0, callbacks=[curve])
     est.fit(b.marginals, b.weights)

@@ -19,10 +19,10 @@ import time
 
 import torch
 
+from benchmarks.bench_icnn import nwb1_task
 from benchmarks.common import append_jsonl
 from benchmarks.common import settings as parse_settings
 from skbary import ICNNBarycenter
-from skbary.datasets import make_location_scatter
 from skbary.metrics import bw_uvp, weighted_l2_uvp
 
 
@@ -86,9 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     settings = parse_settings(args.set)
     for D in args.dims:
-        b = make_location_scatter(
-            4, D, 20_000, weights=[0.1, 0.2, 0.3, 0.4], base="gaussian", random_state=args.seed
-        )
+        b = nwb1_task(D, args.seed)
         held = b.sample_marginals(10_000, random_state=args.seed + 2)
         for name, qf in (("auto", args.qf), ("none", False)):
             if args.only not in (None, name):

@@ -468,8 +468,8 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
             )
             n_iter = self._n_iter("max_iter")
             done_before = sum(1 for row in self.history_ if row.get("phase") == "barycenter")
-            selection = None
-            if self.generator_selection == "residual" and not self.__dict__.get("_early_stop"):
+            early_stop, selection = bool(self.__dict__.get("_early_stop")), None
+            if self.generator_selection == "residual" and not early_stop:
                 selection = LowestSmoothedLoss(
                     RESIDUAL_SMOOTHING, RESIDUAL_AFTER, PhaseProgress(n_iter, deadline)
                 )
@@ -483,7 +483,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
                 train_loss="generator",
             )
             self.generator_iter_ = self.n_iter_
-            if self.__dict__.get("_early_stop"):  # held-out early stopping kept its best
+            if early_stop:  # held-out early stopping kept its best
                 rows = [r for r in self.history_ if r.get("phase") == "barycenter"]
                 best = [t for t, r in enumerate(rows, 1) if r.get("valid_loss_best")]
                 self.generator_iter_ = best[-1] if best else self.n_iter_
