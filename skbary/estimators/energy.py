@@ -31,6 +31,9 @@ _MAX_EPSILON_RATIO = 1e10
 #: the networks' arithmetic (a ratio of 1e-34 still trains to the same barycenter).
 _MIN_EPSILON_RATIO = 1e-30
 _MAX_STORED_ROWS = 100_000
+#: epsilon="auto": the paper's 0.01, but at most this share of the inputs' squared scale
+#: (``scale_**2``) when the networks work in standard coordinates.
+_AUTO_EPSILON, _AUTO_EPSILON_RATIO = 0.01, 0.01
 
 
 class _FittedGenerator(nn.Module):
@@ -95,11 +98,18 @@ class EnergyBarycenter(NeuralBarycenter):
 
     Parameters
     ----------
-    epsilon : float, default=0.01
-        Entropic regularisation eps. The plans have spread ~sqrt(eps); smaller eps is closer
-        to the unregularised barycenter (the location-scatter L2-UVP grows with eps, see
-        docs/energy.md) but needs more Langevin accuracy. 0.01 is the paper's value for the
-        2D and Gaussian experiments.
+    epsilon : float or "auto", default="auto"
+        Entropic regularisation eps, in the data's squared units. The plans have spread
+        ~sqrt(eps) along every coordinate; smaller eps is closer to the unregularised
+        barycenter (the location-scatter L2-UVP grows with eps, see docs/energy.md) but needs
+        more Langevin accuracy. "auto" is 0.01, the paper's value for the 2D and Gaussian
+        experiments, or ``0.01 * scale_**2`` where that is smaller (standardised inputs whose
+        per-coordinate spread ``scale_`` is below 1), so that the plans' noise is at most a
+        tenth of the inputs' spread; the value used is ``epsilon_``. On flat 16 x 16 MNIST
+        pixels (``scale_`` 0.17) 0.01 put noise of 0.1 on every pixel: the samples scored
+        Frechet 8.7 and energy distance 0.074, 22 % of their pixels outside [0, 1]; a sample
+        of the exact barycenter with that noise added scores 1.9 and 0.046
+        (``benchmarks/results/mnist.md``).
     cost : "quadratic" or callable, default="quadratic"
         Ground cost ``c(x, y)`` (:mod:`skbary.costs`): "quadratic" is ``1/2 |x - y|^2``; a
         callable takes tensors (..., d_in), (..., d) and returns (...), differentiable in y.
@@ -211,6 +221,9 @@ class EnergyBarycenter(NeuralBarycenter):
 
     Attributes
     ----------
+    epsilon_ : float
+        The entropic regularisation used, in the data's squared units (``epsilon`` with
+        "auto" resolved).
     potentials_ : skbary.methods.energy.Congruent
         The learned congruent potentials (in standard coordinates when ``standardized_``);
         ``potentials_.g`` is the ``potential`` network.
@@ -250,7 +263,7 @@ class EnergyBarycenter(NeuralBarycenter):
     _ITERATION_CAPS = {"max_iter": 20000}
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,
-        "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
+        "epsilon": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "cost": [StrOptions({"quadratic"}), callable],
         "sampler": [StrOptions({"langevin", "importance"})],
         "langevin_steps": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -267,7 +280,7 @@ class EnergyBarycenter(NeuralBarycenter):
 
     def __init__(
         self,
-        epsilon: float = 0.01,
+        epsilon: float | str = "auto",
         cost: str | Callable = "quadratic",
         sampler: str = "langevin",
         langevin_steps: int = 30,
@@ -432,17 +445,18 @@ class EnergyBarycenter(NeuralBarycenter):
         return self.langevin_init
 
     def _train(self, data: MarginalBatches, weights: NDArray) -> None:
-        ratio = float(self.epsilon) / float(self.scale_) ** 2
+        self.epsilon_ = self._resolve_epsilon()
+        ratio = self.epsilon_ / float(self.scale_) ** 2
         if ratio > _MAX_EPSILON_RATIO:
             raise ValueError(
-                f"epsilon={self.epsilon!r} is {ratio:.3g} times the inputs' squared scale "
+                f"epsilon={self.epsilon_!r} is {ratio:.3g} times the inputs' squared scale "
                 f"(scale_={self.scale_:.3g}): the entropic plans would be the independent "
                 "coupling and the energies overflow. Give epsilon in the data's squared units "
                 "(e.g. 0.01 * scale_**2) or rescale the data."
             )
         if ratio < _MIN_EPSILON_RATIO:
             raise ValueError(
-                f"epsilon={self.epsilon!r} is {ratio:.3g} times the inputs' squared scale "
+                f"epsilon={self.epsilon_!r} is {ratio:.3g} times the inputs' squared scale "
                 f"(scale_={self.scale_:.3g}): in the standardised coordinates the networks "
                 "train in, it is below float32's smallest number. Give epsilon in the data's "
                 "squared units (e.g. 0.01 * scale_**2) or rescale the data."
@@ -472,6 +486,14 @@ class EnergyBarycenter(NeuralBarycenter):
             train_loss="potential",
         )
 
+    def _resolve_epsilon(self) -> float:
+        """``epsilon`` with "auto" resolved (see the parameter), in the data's units."""
+        if self.epsilon != "auto":
+            return float(self.epsilon)
+        if not self.standardized_:
+            return _AUTO_EPSILON
+        return min(_AUTO_EPSILON, _AUTO_EPSILON_RATIO * float(self.scale_) ** 2)
+
     def _in_data_units(self, step: Callable) -> Callable:
         """Report the losses in the data's units (energies scale with ``scale_**2``)."""
         if self.scale_ == 1.0:
@@ -486,7 +508,7 @@ class EnergyBarycenter(NeuralBarycenter):
         s, importance = float(self.scale_), self.sampler == "importance"
         return egbary.EnergyPlans(
             cost=self._model_cost(),
-            epsilon=float(self.epsilon) / s**2,
+            epsilon=self.epsilon_ / s**2,
             step_size=float(self.langevin_step_size),
             start=self._chain_start,
             embed=self.generator_,
