@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -474,3 +475,15 @@ def test_fit_with_eight_inputs_uses_the_estimate_and_recovers_the_maps(monkeypat
     ]
     assert np.all(np.array(uvp) < 3.0), uvp  # measured at most 2.3 % (the farthest input)
     assert np.dot(bench.weights, uvp) < 1.0, uvp
+
+
+def test_image_sized_inputs_warn_and_name_what_to_use():
+    """64 features or more (the quadratic cost in the inputs' space) warn: at 64 and 256
+    pixels the measured fits lost to GaussianBarycenter; fewer features do not."""
+    rng = np.random.RandomState(0)
+    kw = dict(max_iter=1, batch_size=8, langevin_steps=1, potential__hidden_layer_sizes=(8,))
+    with pytest.warns(UserWarning, match="64 features.*NOTBarycenter"):
+        EnergyBarycenter(**kw).fit([rng.rand(50, 64) for _ in range(2)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        EnergyBarycenter(**kw).fit([rng.rand(50, 63) for _ in range(2)])
