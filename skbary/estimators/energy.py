@@ -507,7 +507,7 @@ class EnergyBarycenter(NeuralBarycenter):
         warnings.warn(
             f"EnergyBarycenter on {self._n_out} features: at image sizes its samples were "
             "farther from the barycenter than GaussianBarycenter's (flat 16 x 16 MNIST 0/1, "
-            "256 features, 300 s on one CPU thread: energy distance 0.023-0.041 against the "
+            "256 features, 300 s on one CPU thread: energy distance 0.022-0.041 against the "
             "Gaussian's 0.0078, with epsilon='auto' and 64- or 256-wide potentials; Ave-digits, "
             "64 pixels: BW2-UVP 5 % against 0.3 %). Use NOTBarycenter, ICNNBarycenter or "
             "GenerativeBarycenter on such data, or EnergyBarycenter with generator= (the "
