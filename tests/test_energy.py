@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -358,16 +359,36 @@ def test_user_potential_network_trains_and_drives_the_plans(kind):
 
 
 def test_epsilon_far_above_the_datas_scale_is_refused_before_training():
-    """Data scaled by 1e-30 with the default epsilon: refused, not NaN or 1e28-wide samples."""
+    """Data scaled by 1e-30 with the paper's epsilon: refused, not NaN or 1e28-wide samples;
+    the default "auto" follows the data's scale down."""
     rng = np.random.RandomState(0)
     tiny = [(rng.randn(100, 2) + 2 * k) * 1e-30 for k in range(2)]
-    est = EnergyBarycenter(max_iter=3, batch_size=16, langevin_steps=2, random_state=0)
+    est = EnergyBarycenter(epsilon=0.01, max_iter=3, batch_size=16, langevin_steps=2)
+    est.set_params(random_state=0)
     with pytest.raises(ValueError, match="epsilon=0.01 is .* times the inputs' squared scale"):
         est.fit(tiny)
-    est.set_params(epsilon=0.01e-60).fit(tiny)
-    Y = est.sample(200, random_state=0)
     spread = np.concatenate(tiny).std()
-    assert 0.2 < Y.std() / spread < 5
+    for epsilon in (0.01e-60, "auto"):
+        est.set_params(epsilon=epsilon).fit(tiny)
+        Y = est.sample(200, random_state=0)
+        assert 0.2 < Y.std() / spread < 5
+
+
+def test_auto_epsilon_is_the_papers_value_capped_by_the_datas_scale():
+    """epsilon="auto": 0.01 at unit scale or wider (the measured fits keep it), 0.01 *
+    scale_**2 below (pixels in [0, 1]: 0.01 put noise of 0.1 on every pixel); the plans'
+    spread follows it."""
+    rng = np.random.RandomState(0)
+    X = [2 * rng.randn(2000, 2) + 4 * k for k in range(2)]
+    kw = dict(max_iter=30, batch_size=64, langevin_steps=10, random_state=0)
+    wide = EnergyBarycenter(**kw).fit(X)
+    assert wide.epsilon_ == 0.01 and wide.scale_ > 1
+    narrow = EnergyBarycenter(**kw).fit([0.1 * x for x in X])
+    assert narrow.epsilon_ == pytest.approx(0.01 * narrow.scale_**2)
+    assert narrow.scale_ == pytest.approx(0.1 * wide.scale_)
+    x = 0.1 * X[0][:300]
+    spread = np.mean(np.sum((narrow.transform(x, 0) - narrow.barycentric_projection(x, 0)) ** 2, 1))
+    assert 0.2 * 2 * narrow.epsilon_ < spread < 5 * 2 * narrow.epsilon_  # 0.01 would be 50x
 
 
 # ---------------------------------------------------------------------- many inputs (issue 18)
@@ -454,3 +475,15 @@ def test_fit_with_eight_inputs_uses_the_estimate_and_recovers_the_maps(monkeypat
     ]
     assert np.all(np.array(uvp) < 3.0), uvp  # measured at most 2.3 % (the farthest input)
     assert np.dot(bench.weights, uvp) < 1.0, uvp
+
+
+def test_image_sized_inputs_warn_and_name_what_to_use():
+    """64 features or more (the quadratic cost in the inputs' space) warn: at 64 and 256
+    pixels the measured fits lost to GaussianBarycenter; fewer features do not."""
+    rng = np.random.RandomState(0)
+    kw = dict(max_iter=1, batch_size=8, langevin_steps=1, potential__hidden_layer_sizes=(8,))
+    with pytest.warns(UserWarning, match="64 features.*NOTBarycenter"):
+        EnergyBarycenter(**kw).fit([rng.rand(50, 64) for _ in range(2)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        EnergyBarycenter(**kw).fit([rng.rand(50, 63) for _ in range(2)])

@@ -7,12 +7,14 @@ Algorithms 1 and 2) is in :mod:`skbary.methods.win`.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import InverseTransformMixin, NeuralBarycenter
@@ -32,6 +34,12 @@ __all__ = ["WINBarycenter"]
 # 2 / (1 - 0.98) = 100 outer iterations, so a short fit keeps its last G
 RESIDUAL_SMOOTHING = 0.98
 RESIDUAL_AFTER = 0.5
+# Algorithm 1 stopped by max_time before this many outer iterations warns: LowestSmoothedLoss
+# has not started choosing, and on flat 16 x 16 MNIST 0/1 (D = 256, benchmarks/results/
+# mnist.md) G was far from the barycenter and not approaching it: Frechet 44, 74 and 42 after
+# 7, 18 and 47 outer iterations (30, 120 and 300 s); with G started at the inputs'
+# per-coordinate spread (tried, not kept) 37 after 5 and 55-76 from 10 to 45
+MIN_OUTER_ITERATIONS = round(2 / (1 - RESIDUAL_SMOOTHING))
 
 
 def _tracked(
@@ -108,7 +116,11 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
     max_time : float or None, default=None
         Seconds for the whole fit. Algorithm 1 gets ``1 - transform_time_fraction`` of it
         and stops early when it is spent (checked inside an outer iteration too);
-        Algorithm 2 gets what is left.
+        Algorithm 2 gets what is left. When it stops Algorithm 1 before 100 outer iterations
+        (counting a warm start's), fit warns (``sklearn.exceptions.ConvergenceWarning``):
+        on flat 16 x 16 MNIST 0/1 (D = 256) 300 s on one CPU thread gave 44-47, and samples
+        8-12 times farther from the barycenter than GaussianBarycenter's by the Frechet
+        distance (``benchmarks/results/mnist.md``).
         A fit stopped by ``max_time`` runs as many iterations as the machine manages, so it
         is not repeatable, even with ``random_state``; one bounded by the iteration counts
         is, bit for bit, on the CPU.
@@ -490,6 +502,26 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
             if selection is not None and selection.best is not None:
                 self._restore_networks(selection.best)
                 self.generator_iter_ = done_before + selection.best_iteration + 1
+        self._warn_if_cut_short(self.n_iter_)
+
+    def _warn_if_cut_short(self, n_outer: int) -> None:
+        """ConvergenceWarning when ``max_time`` stopped Algorithm 1 before
+        :data:`MIN_OUTER_ITERATIONS` outer iterations (``n_outer``, a warm start's included)."""
+        if self.stop_reason_.get("barycenter") != "max_time" or n_outer >= MIN_OUTER_ITERATIONS:
+            return
+        warnings.warn(
+            f"WINBarycenter: max_time stopped Algorithm 1 after {n_outer} outer iterations "
+            f"of the fixed-point iteration (the paper runs 300; generator_selection chooses "
+            f"from the {MIN_OUTER_ITERATIONS}th on), so its generator may be far from the "
+            "barycenter: on flat 16 x 16 MNIST digits (256 features) 300 s gave 44-47 outer "
+            "iterations on one CPU thread and samples 8-12 times farther from the barycenter "
+            "(Frechet distance 41-63) than GaussianBarycenter's (5.3). Give it more time "
+            "(max_time, a GPU: device='cuda'), or use NOTBarycenter, ICNNBarycenter or "
+            "GenerativeBarycenter, which beat GaussianBarycenter on that task in the same "
+            "time (benchmarks/results/mnist.md).",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
     def _transform_maps(self, data: MarginalBatches, latent: Callable) -> None:
         """Algorithm 2: maps from every input to the learned barycenter G#S."""
