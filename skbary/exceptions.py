@@ -14,7 +14,13 @@
 
 from __future__ import annotations
 
-__all__ = ["TrainingDivergedError", "NotLearnedError", "DiscreteSampleWarning"]
+import os
+import sys
+import warnings
+
+__all__ = ["TrainingDivergedError", "NotLearnedError", "DiscreteSampleWarning", "warn_caller"]
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
 class TrainingDivergedError(RuntimeError):
@@ -27,3 +33,18 @@ class NotLearnedError(RuntimeError):
 
 class DiscreteSampleWarning(UserWarning):
     """``sample(n)`` asked for more points than the fitted barycenter has distinct ones."""
+
+
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` at the first frame outside skbary and scikit-learn.
+
+    A warning raised deep in ``fit`` then names the line of the user's code that called it
+    (directly, or through a Pipeline or a search), whatever the path through the package.
+    """
+    import sklearn
+
+    inside = (_PACKAGE, os.path.dirname(os.path.abspath(sklearn.__file__)))
+    level, frame = 1, sys._getframe(0)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(inside):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level)

@@ -482,8 +482,9 @@ def test_image_sized_inputs_warn_and_name_what_to_use():
     pixels the measured fits lost to GaussianBarycenter; fewer features do not."""
     rng = np.random.RandomState(0)
     kw = dict(max_iter=1, batch_size=8, langevin_steps=1, potential__hidden_layer_sizes=(8,))
-    with pytest.warns(UserWarning, match="64 features.*NOTBarycenter"):
+    with pytest.warns(UserWarning, match="64 features.*NOTBarycenter") as seen:
         EnergyBarycenter(**kw).fit([rng.rand(50, 64) for _ in range(2)])
+    assert [w.filename for w in seen if "64 features" in str(w.message)] == [__file__]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         EnergyBarycenter(**kw).fit([rng.rand(50, 63) for _ in range(2)])

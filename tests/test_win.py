@@ -431,8 +431,9 @@ def test_fit_cut_short_by_max_time_warns_and_names_what_to_use(bench):
     est = WINBarycenter(max_time=1.0, learn_transform=False, callbacks=[Slow()], **SMALL)
     with pytest.warns(ConvergenceWarning, match="outer iterations.*NOTBarycenter") as seen:
         est.fit(bench.marginals, bench.weights)
-    message = next(str(w.message) for w in seen if w.category is ConvergenceWarning)
-    assert est.n_iter_ < 25 and f"after {est.n_iter_} outer" in message
+    warning = next(w for w in seen if w.category is ConvergenceWarning)
+    assert est.n_iter_ < 25 and f"after {est.n_iter_} outer" in str(warning.message)
+    assert warning.filename == __file__  # it names the user's line, not the package's
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         WINBarycenter(max_iter=3, learn_transform=False, **SMALL).fit(bench.marginals)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import functools
 import numbers
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..base import ROUTING_FULL_COVARIANCE_MAX_FEATURES, NeuralBarycenter
+from ..exceptions import warn_caller
 from ..methods import energy as egbary
 from ..sampling import GaussianProposal
 from ..training import MarginalBatches
@@ -504,17 +504,15 @@ class EnergyBarycenter(NeuralBarycenter):
             return
         if self._n_out < _MANY_FEATURES:
             return
-        warnings.warn(
+        warn_caller(
             f"EnergyBarycenter on {self._n_out} features: at image sizes its samples were "
             "farther from the barycenter than GaussianBarycenter's (flat 16 x 16 MNIST 0/1, "
-            "256 features, 300 s on one CPU thread: energy distance 0.022-0.041 against the "
-            "Gaussian's 0.0078, with epsilon='auto' and 64- or 256-wide potentials; Ave-digits, "
-            "64 pixels: BW2-UVP 5 % against 0.3 %). Use NOTBarycenter, ICNNBarycenter or "
-            "GenerativeBarycenter on such data, or EnergyBarycenter with generator= (the "
-            "barycenter in a pretrained generator's latent space, the paper's recipe for "
-            "images).",
+            "256 features, 300 s on one CPU thread: energy distance 0.022-0.041 against "
+            "0.0078; Ave-digits, 64 pixels: BW2-UVP 5 % against 0.3 %). Use NOTBarycenter, "
+            "ICNNBarycenter or GenerativeBarycenter on such data, or EnergyBarycenter with "
+            "generator= (the paper's recipe for images: the barycenter in a pretrained "
+            "generator's latent space; not measured here).",
             UserWarning,
-            stacklevel=4,
         )
 
     def _resolve_epsilon(self) -> float:

@@ -7,7 +7,6 @@ Algorithms 1 and 2) is in :mod:`skbary.methods.win`.
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import InverseTransformMixin, NeuralBarycenter
-from ..exceptions import NotLearnedError
+from ..exceptions import NotLearnedError, warn_caller
 from ..methods import win
 from ..nn.maps import quantile_features_auto
 from ..training import MarginalBatches
@@ -509,18 +508,16 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         :data:`MIN_OUTER_ITERATIONS` outer iterations (``n_outer``, a warm start's included)."""
         if self.stop_reason_.get("barycenter") != "max_time" or n_outer >= MIN_OUTER_ITERATIONS:
             return
-        warnings.warn(
+        warn_caller(
             f"WINBarycenter: max_time stopped Algorithm 1 after {n_outer} outer iterations "
-            f"of the fixed-point iteration (the paper runs 300; generator_selection chooses "
-            f"from the {MIN_OUTER_ITERATIONS}th on), so its generator may be far from the "
-            "barycenter: on flat 16 x 16 MNIST digits (256 features) 300 s gave 44-47 outer "
-            "iterations on one CPU thread and samples 8-12 times farther from the barycenter "
-            "(Frechet distance 41-63) than GaussianBarycenter's (5.3). Give it more time "
-            "(max_time, a GPU: device='cuda'), or use NOTBarycenter, ICNNBarycenter or "
-            "GenerativeBarycenter, which beat GaussianBarycenter on that task in the same "
-            "time (benchmarks/results/mnist.md).",
+            f"(the paper runs 300; generator_selection chooses from the "
+            f"{MIN_OUTER_ITERATIONS}th on), so its generator may be far from the barycenter: "
+            "on flat 16 x 16 MNIST digits (256 features) 300 s on one CPU thread gave 44-47 "
+            "and samples 8-12 times farther from the barycenter than GaussianBarycenter's by "
+            "the Frechet distance (benchmarks/results/mnist.md). Give it more time or a GPU "
+            "(device='cuda'), or use NOTBarycenter, ICNNBarycenter or GenerativeBarycenter, "
+            "which beat GaussianBarycenter there in the same time.",
             ConvergenceWarning,
-            stacklevel=4,
         )
 
     def _transform_maps(self, data: MarginalBatches, latent: Callable) -> None:
