@@ -116,9 +116,10 @@ class EnergyBarycenter(NeuralBarycenter):
         Langevin steps per training iteration (and per draw at inference, see
         ``inference_steps``). Each step costs one forward and backward pass of the K
         networks on the K*B chains, so this sets the price of an iteration. With 30 steps
-        (and the "map" start, see ``langevin_init``) location-scatter D=2 reached a weighted
-        L2-UVP of 0.09-0.14 % at eps=0.01 in 120-s fits on one thread (seeds 0-2), and the
-        Twister (start at x) BW2-UVPs of 1.0-2.6 % in 600 s (docs/energy.md).
+        (the "map" start, see ``langevin_init``, the step 0.4 and the averaged potentials)
+        location-scatter D=2 reached a weighted L2-UVP of 0.038-0.044 % at eps=0.01 in
+        120-s fits on one thread (seeds 0-1), and the Twister (start at x, step 0.2, last
+        iterate) BW2-UVPs of 1.0-2.6 % in 600 s (docs/energy.md).
     langevin_step_size : float or "auto", default="auto"
         ULA step in units of the energy ``f_k - c``: ``y <- y + (s/2) grad_y (f_k(y) - c(x,
         y)) + sqrt(s * eps) xi`` (the README's ``eta`` is ``s * eps``), so a good value does
