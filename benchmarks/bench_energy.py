@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import command, machine
+from benchmarks.common import command, cross_squared_errors, machine
 from skbary import EnergyBarycenter
 from skbary.bures import bures_wasserstein_squared, entropic_bures_barycenter, linear_ot_map
 from skbary.datasets import make_location_scatter, make_twister, twister_cost, twister_u
@@ -47,15 +47,9 @@ PAPER_C4 = {  # EgBary paper, appendix C.4: weighted L2-UVP (%) of barycentric p
 
 
 def _cross_uvp(P1: np.ndarray, P2: np.ndarray, T: np.ndarray, cov: np.ndarray) -> float:
-    """Unbiased L2-UVP (%) of a Monte Carlo barycentric projection against the map T.
-
-    P1 and P2 are two independent projections (means of n draws each) of the same rows:
-    their errors ``e = P - mu`` around the exact projection mu are independent with mean
-    zero, so ``E[(P1 - T) . (P2 - T)] = |mu - T|^2`` exactly, while ``|P - T|^2`` adds the
-    Monte Carlo variance ``tr Cov(y | x) / n`` (about ``eps tr M / n``: 2.5 % of L2-UVP at
-    eps = 1 with n = 32 on location-scatter D = 2).
-    """
-    return float(100.0 * np.mean(np.sum((P1 - T) * (P2 - T), axis=1)) / np.trace(cov))
+    """Unbiased L2-UVP (%) of a Monte Carlo barycentric projection against the map T
+    (:func:`benchmarks.common.cross_squared_errors`)."""
+    return float(100.0 * np.mean(np.sum(cross_squared_errors(P1, P2, T), axis=1)) / np.trace(cov))
 
 
 def scatter_case(
@@ -116,7 +110,7 @@ def scatter_case(
         "n_iter": est.n_iter_,
         "it_per_s": est.n_iter_ / fit_s,
         "langevin_steps": est.langevin_steps,
-        "langevin_step_size": est.langevin_step_size,
+        "langevin_step_size": est._step_size(),
         "langevin_init": est._chain_init(),
         "n_draws": n_draws,
         "l2_uvp": unbiased,

@@ -52,3 +52,16 @@ def append_jsonl(path: str, row: dict) -> None:
     print(line, flush=True)
     with open(path, "a") as f:
         f.write(line + "\n")
+
+
+def cross_squared_errors(P1, P2, T):
+    """Unbiased squared errors of a Monte Carlo barycentric projection against the map T.
+
+    P1 and P2 are two independent projections (means of n draws each) of the same rows:
+    their errors ``e = P - mu`` around the exact projection mu are independent with mean
+    zero, so ``E[(P1 - T) (P2 - T)] = (mu - T)^2`` exactly (coordinatewise), while
+    ``(P - T)^2`` adds the Monte Carlo variance ``Var(y | x) / n`` of the plan (about
+    ``eps tr M / n``: 2.5 % of L2-UVP at eps = 1 with n = 32 on location-scatter D = 2).
+    Returns the products, of the shape of the rows.
+    """
+    return (P1 - T) * (P2 - T)

@@ -1,19 +1,22 @@
 """Where the error of a neural map sits on a product-measure instance (issue 15 diagnostic).
 
-One fit of NOT, ICNN or WIN with its defaults plus ``--set name=value`` overrides; every
-``--every`` iterations the weighted L2-UVP of the current maps (NOT: of the averaged maps
-that fit would keep) on fresh rows, so the curve says under-trained (still falling) or
-biased (flat); at the end the L2-UVP split by coordinate and by the input rows' quantile
-band (tails against bulk) in % of the barycenter's total variance, and the marginal W2 of
-``sample``. For WIN the curve holds, in Algorithm 1 (``--max-iter`` outer iterations), the
-marginal W2 of the generator's samples (``gen``) and, in Algorithm 2 (``--set
+One fit of NOT, ICNN, WIN or Energy with its defaults plus ``--set name=value`` overrides;
+every ``--every`` iterations the weighted L2-UVP of the current maps (NOT, ICNN, Energy: of
+the averaged networks that fit would keep; Energy's map is its barycentric projection,
+scored without its Monte Carlo noise, and the row adds ``l2_transform``, that of
+``transform``, one draw of the plan) on fresh rows, so the curve says under-trained (still
+falling) or biased (flat); at the end the L2-UVP split by coordinate and by the input rows'
+quantile band (tails against bulk) in % of the barycenter's total variance, and the marginal
+W2 of ``sample``. For WIN the curve holds, in Algorithm 1 (``--max-iter`` outer iterations),
+the marginal W2 of the generator's samples (``gen``) and, in Algorithm 2 (``--set
 transform_max_iter=N``), the L2-UVP of the maps (``map``); with ``--max-iter`` fixed the
-generator is the same, bit for bit, whatever the ``map__*`` settings. One JSON line per
-fit is appended to ``--out``.
+generator is the same, bit for bit, whatever the ``map__*`` settings. One JSON line per fit
+is appended to ``--out``.
 
     python -m benchmarks.diag_nongaussian --method not --family a --seed 0 --max-iter 1500
     python -m benchmarks.diag_nongaussian --method not --set lr_decay=0.1 --set map__activation=celu
     python -m benchmarks.diag_nongaussian --method win --max-iter 800 --set transform_max_iter=3000
+    python -m benchmarks.diag_nongaussian --method energy --max-iter 2000 --every 500
 """
 
 from __future__ import annotations
@@ -27,14 +30,43 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from benchmarks.common import append_jsonl
+from benchmarks.common import append_jsonl, cross_squared_errors
 from benchmarks.common import settings as parse_settings
-from skbary import GaussianBarycenter, ICNNBarycenter, NOTBarycenter, WINBarycenter
+from skbary import (
+    EnergyBarycenter,
+    GaussianBarycenter,
+    ICNNBarycenter,
+    NOTBarycenter,
+    WINBarycenter,
+)
 from skbary.datasets import make_product_measures
-from skbary.metrics import marginal_w2
+from skbary.metrics import marginal_w2, weighted_l2_uvp
 
 BANDS = (0.0, 0.01, 0.05, 0.25, 0.75, 0.95, 0.99, 1.0)
 WEIGHTS = (0.2, 0.3, 0.5)
+
+
+#: Draws per row of each of the two independent barycentric projections of EgBary.
+PROJECTION_DRAWS = 4
+
+
+def squared_errors(est, X: np.ndarray, k: int, bench) -> np.ndarray:
+    """Squared error of the map per row and axis-frame coordinate, (n, d).
+
+    EgBary (its map is the barycentric projection, the mean of its plan): the products of
+    the errors of two independent Monte Carlo projections
+    (:func:`benchmarks.common.cross_squared_errors`), whose expectation is the exact
+    projection's squared error (no Monte Carlo variance). Other methods:
+    ``(transform - T)^2``.
+    """
+    T = bench.to_axes(bench.map_to_barycenter(X, k))
+    if isinstance(est, EnergyBarycenter):
+        P1, P2 = (
+            bench.to_axes(est.barycentric_projection(X, k, PROJECTION_DRAWS, random_state=r))
+            for r in (10, 20)
+        )
+        return cross_squared_errors(P1, P2, T)
+    return (bench.to_axes(est.transform(X, k)) - T) ** 2
 
 
 def l2_parts(est, bench, fresh) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +77,7 @@ def l2_parts(est, bench, fresh) -> tuple[np.ndarray, np.ndarray]:
     band = np.zeros(len(BANDS) - 1)
     per_input = np.zeros((bench.n_marginals, bench.n_features))
     for k, (a, X) in enumerate(zip(bench.weights, fresh)):
-        err = bench.to_axes(est.transform(X, k) - bench.map_to_barycenter(X, k)) ** 2
+        err = squared_errors(est, X, k, bench)
         coord += a * 100 * err.mean(0) / tv
         per_input[k] = a * 100 * err.mean(0) / tv
         Z = bench.to_axes(X)
@@ -71,7 +103,8 @@ class Curve(Callback):
         ema = getattr(net, "_ema", None)
         saved = None
         if ema is not None:  # the averaged networks: NOT's maps, ICNN's potentials g
-            params = list((net.maps_ if hasattr(net, "maps_") else net.g_).parameters())
+            name = next(n for n in ("maps_", "potentials_", "g_") if hasattr(net, n))
+            params = list(getattr(net, name).parameters())
             saved = [p.detach().clone() for p in params]
             with torch.no_grad():
                 for p, e in zip(params, ema):
@@ -115,7 +148,7 @@ class Curve(Callback):
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--method", default="not", choices=["not", "icnn", "win", "gaussian"])
+    p.add_argument("--method", default="not", choices=["not", "icnn", "win", "energy", "gaussian"])
     p.add_argument("--family", default="a", choices=["a", "b"])
     p.add_argument("--d", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
@@ -140,7 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.method == "gaussian":
         est = GaussianBarycenter()
     else:
-        cls = {"not": NOTBarycenter, "icnn": ICNNBarycenter, "win": WINBarycenter}[args.method]
+        cls = {
+            "not": NOTBarycenter, "icnn": ICNNBarycenter, "win": WINBarycenter,
+            "energy": EnergyBarycenter,
+        }[args.method]  # fmt: skip
         est = cls(
             max_iter=args.max_iter, max_time=args.max_time, random_state=args.seed,
             callbacks=[curve], **settings,
@@ -150,6 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     fit_s = time.perf_counter() - t0
     coord, band, per_input = l2_parts(est, bench, fresh)
     mw2 = marginal_w2(est.sample(20000, random_state=args.seed), bench)["marginal_w2"]
+    extra = {}
+    if isinstance(est, EnergyBarycenter):  # one draw of the plan per row, as transform maps
+        extra["l2_transform"] = round(weighted_l2_uvp(est, bench, fresh)["l2_uvp_weighted"], 3)
     row = {
         "tag": args.tag, "method": args.method, "family": args.family, "d": args.d,
         "seed": args.seed, "n_rows": args.n_rows, "settings": settings,
@@ -159,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         "marg_w2": round(mw2, 3), "coord": np.round(coord, 3).tolist(),
         "band": np.round(band, 3).tolist(),
         "per_input": np.round(per_input, 3).tolist(), "curve": curve.points,
-        "laws": bench.law_names.tolist(),
+        "laws": bench.law_names.tolist(), **extra,
     }  # fmt: skip
     if args.save:
         joblib.dump(est, args.save)

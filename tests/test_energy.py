@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from skorch.callbacks import Callback
 
 from skbary import EnergyBarycenter, TrainingDivergedError
-from skbary.datasets import make_location_scatter
+from skbary.datasets import make_location_scatter, twister_cost
 from skbary.metrics import bw_uvp, l2_uvp
 from tests.user_modules import UserConv, UserMLP, image_inputs, params_changed
 
@@ -97,9 +98,12 @@ def _quad(x, y):
 
 
 def test_callable_cost_equals_named_quadratic(bench):
-    # unstandardised: the same computation ("auto" starts chains at "map" only for the
-    # named cost, so both are given the same start)
-    kw = dict(max_iter=5, langevin_steps=5, standardize=False, langevin_init="map", **SMALL)
+    # unstandardised: the same computation ("auto" starts chains at "map" and steps by up to
+    # 0.4 only for the named cost, so both are given the same start and step)
+    kw = dict(
+        max_iter=5, langevin_steps=5, standardize=False, langevin_init="map",
+        langevin_step_size=0.4, **SMALL,
+    )  # fmt: skip
     a = EnergyBarycenter(**kw).fit(bench.marginals, bench.weights)
     b = EnergyBarycenter(cost=_quad, **kw).fit(bench.marginals, bench.weights)
     np.testing.assert_allclose(a.history_[:, "potential"], b.history_[:, "potential"])
@@ -488,3 +492,56 @@ def test_image_sized_inputs_warn_and_name_what_to_use():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         EnergyBarycenter(**kw).fit([rng.rand(50, 63) for _ in range(2)])
+
+
+@pytest.mark.parametrize(
+    "weights, params, expected",
+    [
+        ((0.25, 0.25, 0.5), {}, 0.4),  # 2 min a_k = 0.5, clipped to 0.4
+        ((0.15, 0.35, 0.5), {}, 0.3),  # 2 min a_k
+        ((0.05, 0.45, 0.5), {}, 0.2),  # clipped to the other costs' step
+        ((0.25, 0.25, 0.5), {"cost": twister_cost}, 0.2),
+        ((0.25, 0.25, 0.5), {"langevin_step_size": 0.3}, 0.3),
+    ],
+)
+def test_auto_step_size_follows_the_smallest_weight_and_the_cost(bench, weights, params, expected):
+    est = EnergyBarycenter(max_iter=1, langevin_steps=2, **{**SMALL, **params})
+    est.fit(bench.marginals, weights)
+    assert est.langevin_step_size == params.get("langevin_step_size", "auto")
+    assert est._plans().step_size == pytest.approx(expected)
+
+
+def test_kept_potentials_are_the_average_of_their_iterates(bench):
+    """ema_decay: training is the same (same losses, bit for bit), the potentials kept are
+    the warm-up exponential average of the iterates, and 0 keeps the last iterate."""
+
+    class Iterates(Callback):
+        def __init__(self):
+            self.params = []
+
+        def on_train_begin(self, net, **kwargs):
+            self.params.append([p.detach().clone() for p in net.potentials_.parameters()])
+
+        def on_epoch_end(self, net, **kwargs):
+            self.params.append([p.detach().clone() for p in net.potentials_.parameters()])
+
+    fits = {}
+    for decay in (0.0, 0.9):
+        rec = Iterates()
+        est = EnergyBarycenter(
+            max_iter=20, langevin_steps=5, ema_decay=decay, callbacks=[rec], **SMALL
+        )
+        fits[decay] = (est.fit(bench.marginals, bench.weights), rec.params)
+    (plain, it0), (averaged, it9) = fits[0.0], fits[0.9]
+    np.testing.assert_array_equal(plain.history_[:, "potential"], averaged.history_[:, "potential"])
+    for p, q in zip(plain.potentials_.parameters(), it0[-1]):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    avg = [t.clone() for t in it9[0]]
+    for t, now in enumerate(it9[1:]):
+        d = min(0.9, (1.0 + t) / (10.0 + t))
+        avg = [d * e + (1 - d) * p for e, p in zip(avg, now)]
+    kept = list(averaged.potentials_.parameters())
+    for p, e in zip(kept, avg, strict=True):
+        torch.testing.assert_close(p, e, rtol=1e-5, atol=1e-6)
+    # (the output biases get no gradient: congruence cancels them, so they stay equal)
+    assert not all(torch.equal(p, last) for p, last in zip(kept, it9[-1]))
