@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from ..exceptions import warn_caller
 from ..methods import energy as egbary
 from ..sampling import GaussianProposal
 from ..training import MarginalBatches
-from ..training.optim import freeze_
+from ..training.optim import freeze_, updating
 from ..validation import check_rows
 
 __all__ = ["EnergyBarycenter"]
@@ -537,15 +537,8 @@ class EnergyBarycenter(NeuralBarycenter):
         # the potentials kept are an average of their iterates (training reads the iterates)
         params = self.potentials_.parameters()
         with self._averaged_networks(params, self.ema_decay, "train", warmup=True) as average:
-
-            def run(i: int) -> Mapping[str, torch.Tensor]:
-                losses = step(i)
-                if average is not None:
-                    average.update()
-                return losses
-
             self.n_iter_ = self._run(
-                run,
+                updating(step, average),
                 n_iter=self._n_iter("max_iter"),
                 deadline=deadline,
                 phase="train",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from torch import nn
 from ..base import InverseTransformMixin, NeuralBarycenter
 from ..methods import icnn as nwb
 from ..training import MarginalBatches
+from ..training.optim import updating
 from ..validation import check_n_samples, check_weights
 
 __all__ = ["ICNNBarycenter"]
@@ -387,15 +387,8 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         # outer iterations' weights (training reads the iterates)
         averaged = [*self.g_.parameters(), *self.generator_.parameters()]
         with self._averaged_networks(averaged, self.ema_decay, "train", warmup=True) as average:
-
-            def run(i: int) -> Mapping[str, torch.Tensor]:
-                losses = step(i)
-                if average is not None:
-                    average.update()
-                return losses
-
             self.n_iter_ = self._run(
-                run,
+                updating(step, average),
                 n_iter=self._n_iter("max_iter"),
                 deadline=self._deadline(),
                 phase="train",

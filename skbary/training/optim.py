@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -67,6 +67,22 @@ class ParameterAverage:
     def copy_to_params(self) -> None:
         for t, e in zip(self.params, self.average):
             t.copy_(e)
+
+
+def updating(
+    step: Callable[[int], Mapping[str, torch.Tensor]], average: ParameterAverage | None
+) -> Callable[[int], Mapping[str, torch.Tensor]]:
+    """``step`` followed by ``average.update()``, so the average follows every iteration
+    (``step`` itself when there is no average)."""
+    if average is None:
+        return step
+
+    def run(i: int) -> Mapping[str, torch.Tensor]:
+        losses = step(i)
+        average.update()
+        return losses
+
+    return run
 
 
 class LowestSmoothedLoss:
