@@ -66,8 +66,9 @@ def langevin(
     which is the usual ULA step ``y + (h/2) grad log p + sqrt(h) xi`` with
     ``h = step_size * temperature``. Measuring the step in units of the energy keeps a good
     ``step_size`` independent of the temperature (for EgBary the energy is ``f - c`` and the
-    temperature is epsilon: the stable range, ``step_size < 2 / L`` for an L-smooth energy,
-    depends only on the cost and the potential).
+    temperature is epsilon: the drift contracts without oscillating for ``step_size <= 2 / L``
+    and is stable for ``step_size < 4 / L``, L the curvature of the energy; both ranges
+    depend only on the cost and the potential).
 
     Parameters
     ----------

@@ -616,7 +616,7 @@ class EnergyBarycenter(NeuralBarycenter):
         return (
             f"The congruent potentials (potential__*) diverged while {loss_name!r} was "
             f"tracked. Lower lr (now {self.lr}) or langevin_step_size (now "
-            f"{self._step_size()}; Langevin chains blow up when it exceeds 2 / the "
+            f"{self._step_size()}; Langevin chains blow up when it exceeds 4 / the "
             "curvature of the cost), or raise epsilon."
         )
 
