@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import command, cross_squared_errors, machine
+from benchmarks.common import command, cross_squared_errors, independent_projections, machine
 from skbary import EnergyBarycenter
 from skbary.bures import bures_wasserstein_squared, entropic_bures_barycenter, linear_ot_map
 from skbary.datasets import make_location_scatter, make_twister, twister_cost, twister_u
@@ -85,10 +85,7 @@ def scatter_case(
     raw, unbiased, vs_eot, floor = [], [], [], []
     t0 = time.perf_counter()
     for k, X in enumerate(fresh):
-        P1, P2 = (
-            est.barycentric_projection(X, k, n_draws=n_draws, random_state=seed + r)
-            for r in (10, 20)
-        )
+        P1, P2 = independent_projections(est, X, k, n_draws, seed)
         T0 = b.map_to_barycenter(X, k)
         Te = m + (X - b.marginal_means[k]) @ M[k].T
         raw.append(l2_uvp(0.5 * (P1 + P2), T0, cov0))

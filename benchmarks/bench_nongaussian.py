@@ -32,7 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import command, cross_squared_errors, machine, settings
+from benchmarks.common import (
+    command,
+    cross_squared_errors,
+    independent_projections,
+    machine,
+    settings,
+)
 from skbary import (
     DiscreteSampleWarning,
     EnergyBarycenter,
@@ -86,10 +92,7 @@ def projection_l2_uvp(est, bench, fresh, n_draws: int, seed: int) -> float:
     (:func:`benchmarks.common.cross_squared_errors`)."""
     tv, total = np.trace(bench.barycenter_cov), 0.0
     for k, (a, X) in enumerate(zip(bench.weights, fresh)):
-        P1, P2 = (
-            est.barycentric_projection(X, k, n_draws=n_draws, random_state=seed + r)
-            for r in (10, 20)
-        )
+        P1, P2 = independent_projections(est, X, k, n_draws, seed)
         err = cross_squared_errors(P1, P2, bench.map_to_barycenter(X, k))
         total += a * 100.0 * err.sum(1).mean() / tv
     return float(total)

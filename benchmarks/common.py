@@ -54,6 +54,15 @@ def append_jsonl(path: str, row: dict) -> None:
         f.write(line + "\n")
 
 
+def independent_projections(est, X, k: int, n_draws: int, seed: int = 0) -> tuple:
+    """Two independent Monte Carlo barycentric projections of the rows X of input k (EgBary's
+    map, ``n_draws`` draws each, seeds ``seed + 10`` and ``seed + 20``), for
+    :func:`cross_squared_errors`."""
+    return tuple(
+        est.barycentric_projection(X, k, n_draws=n_draws, random_state=seed + r) for r in (10, 20)
+    )
+
+
 def cross_squared_errors(P1, P2, T):
     """Unbiased squared errors of a Monte Carlo barycentric projection against the map T.
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from benchmarks.common import append_jsonl, cross_squared_errors
+from benchmarks.common import append_jsonl, cross_squared_errors, independent_projections
 from benchmarks.common import settings as parse_settings
 from skbary import (
     EnergyBarycenter,
@@ -61,10 +61,7 @@ def squared_errors(est, X: np.ndarray, k: int, bench) -> np.ndarray:
     """
     T = bench.to_axes(bench.map_to_barycenter(X, k))
     if isinstance(est, EnergyBarycenter):
-        P1, P2 = (
-            bench.to_axes(est.barycentric_projection(X, k, PROJECTION_DRAWS, random_state=r))
-            for r in (10, 20)
-        )
+        P1, P2 = map(bench.to_axes, independent_projections(est, X, k, PROJECTION_DRAWS))
         return cross_squared_errors(P1, P2, T)
     return (bench.to_axes(est.transform(X, k)) - T) ** 2
 

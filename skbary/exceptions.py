@@ -43,7 +43,9 @@ def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
     """
     import sklearn
 
-    inside = (_PACKAGE, os.path.dirname(os.path.abspath(sklearn.__file__)))
+    inside = tuple(  # the directories, not every path sharing their prefix
+        os.path.join(d, "") for d in (_PACKAGE, os.path.dirname(os.path.abspath(sklearn.__file__)))
+    )
     level, frame = 1, sys._getframe(0)
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(inside):
         level, frame = level + 1, frame.f_back
