@@ -41,6 +41,22 @@ default=None
         float32 either way; the output is written chunk by chunk into an array of this
         dtype, so float32 output takes half the memory.
 """,
+    "bounds": """\
+    bounds : None, "data" or (low, high), default=None
+        A box, in the data's units, that the generator's samples (``sample``) stay in: its
+        output h becomes ``low + (high - low) * sigmoid(h + offset)`` per feature
+        (:class:`~skbary.nn.bounded.BoxOutput`, in the standardised coordinates; the
+        offset starts a fresh generator at the inputs' weighted mean), trained as part of
+        the fit, as image generators end in a sigmoid or tanh matched to the pixels' range
+        (the official DCGAN code for MNIST). ``"data"``: per feature, the smallest and
+        largest value of the inputs' rows, a box that holds any quadratic barycenter (each
+        of its points is a weighted mean of points of the inputs); for images, the pixels'
+        range. ``(low, high)``: two numbers (for every feature) or two arrays of one value
+        per feature, which must hold every input row. None: no box. It applies to the
+        generator, not to the maps of ``transform``. Clipping samples afterwards is no
+        substitute: it moves them away from the barycenter (MNIST 0/1:
+        ``benchmarks/results/mnist.md``).
+""",
     # the common parameters of the neural estimators' training loop
     "training_loop_parameters": """\
     callbacks : list of skorch callbacks or None, default=None

@@ -52,6 +52,7 @@ from ._docstrings import fill_shared_docs
 from .costs import quadratic_cost, resolve_cost
 from .exceptions import DiscreteSampleWarning, TrainingDivergedError
 from .nn.affine import DENSE_MAX_FEATURES
+from .nn.bounded import BoxOutput, resolve_bounds
 from .nn.maps import quantiles_unset, set_quantiles_
 from .nn.roles import Role, build_network
 from .streams import StreamCache, is_stream
@@ -1398,9 +1399,13 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         identity (0 and 1).
         """
         d = marginals[0].shape[1]
+        rw = self._row_weights_or_none() or [None] * len(marginals)
+        means = [np.average(m, axis=0, weights=w) for m, w in zip(marginals, rw)]
+        if "bounds" in self._parameter_constraints:  # the generator's box, in data units
+            self.bounds_ = resolve_bounds(self.bounds, marginals)
+            if self.bounds_ is not None:  # where a fresh boxed network starts: the mean
+                self._box_start = np.asarray(weights) @ np.stack(means)
         if enabled:
-            rw = self._row_weights_or_none() or [None] * len(marginals)
-            means = [np.average(m, axis=0, weights=w) for m, w in zip(marginals, rw)]
             center = weights @ np.stack(means)
             around = means if self._standardisation_spread == "within" else [center] * len(means)
             var = sum(
@@ -1421,6 +1426,16 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         if not enabled:
             return list(marginals)
         return [(m - self.center_) / self.scale_ for m in marginals]
+
+    def _boxed(self, net: nn.Module) -> nn.Module:
+        """``net`` with its outputs kept in ``bounds_`` (:class:`~skbary.nn.bounded.BoxOutput`
+        in model coordinates, a zero output at the barycenter's mean), or ``net`` without a box.
+        """
+        start = self.__dict__.pop("_box_start", None)
+        if self.bounds_ is None:
+            return net
+        low, high, start = (self._to_model(b) for b in (*self.bounds_, start))
+        return BoxOutput(net, low, high, start)
 
     def _to_model(self, X: NDArray) -> NDArray:
         if not getattr(self, "standardized_", False):

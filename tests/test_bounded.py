@@ -1,4 +1,4 @@
-"""Outputs kept in the data's box: BoxOutput, resolve_bounds, GenerativeBarycenter(bounds=)."""
+"""Outputs kept in the data's box: BoxOutput, resolve_bounds, the estimators' ``bounds``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from skbary import GenerativeBarycenter
+from skbary import GenerativeBarycenter, ICNNBarycenter, WINBarycenter
 from skbary.nn import image_networks
 from skbary.nn.bounded import BoxOutput, resolve_bounds
 
@@ -95,6 +95,33 @@ def test_generator_samples_stay_in_the_data_range(standardize):
     # and it is still fitted to the inputs: the mean pixel between the two inputs'
     target = 0.5 * (X[0].mean(0) + X[1].mean(0))
     assert np.abs(Y.mean(0) - target).max() < 0.1
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: ICNNBarycenter(max_iter=150, batch_size=128, **kw),
+        lambda **kw: WINBarycenter(
+            max_iter=4, learn_transform=False, batch_size=128, early_stopping=False, **kw
+        ),
+    ],
+    ids=["ICNN", "WIN"],
+)
+def test_every_generator_takes_the_box(make):
+    """ICNN's h and WIN's G take ``bounds`` as the Generative generator does (one code path)."""
+    X = _pixels()
+    free = make(random_state=0).fit(X)
+    boxed = make(bounds="data", random_state=0).fit(X)
+    assert free.bounds_ is None and isinstance(boxed.generator_, BoxOutput)
+    assert "_box_start" not in vars(boxed)  # used once, to build the box
+    Y0, Y = free.sample(2000, random_state=0), boxed.sample(2000, random_state=0)
+    assert np.mean(Y0 < -0.02) > 0.05  # without the box the background crosses its bound
+    assert Y.min() >= -1e-6 and Y.max() <= 1 + 1e-6
+    np.testing.assert_allclose(Y[:, 0], 0.0, atol=1e-6)
+    target = 0.5 * (X[0].mean(0) + X[1].mean(0))
+    assert np.abs(Y.mean(0) - target).max() < 0.1
+    with pytest.raises(ValueError, match="does not hold the inputs"):
+        make(bounds=(0.0, 0.5)).fit(X)
 
 
 def test_a_conv_generator_on_images_starts_at_the_mean_and_stays_in_range():

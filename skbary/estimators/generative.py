@@ -22,7 +22,6 @@ from ..divergences import KERNELS
 from ..exceptions import NotLearnedError
 from ..methods import generative as method
 from ..methods.generative import GaussianGenerator
-from ..nn.bounded import BoxOutput, resolve_bounds
 from ..nn.maps import quantile_features_auto
 from ..nn.potentials import WithQuadratic
 from ..solvers import MaxMinOTSolver
@@ -77,7 +76,8 @@ class GenerativeBarycenter(NeuralBarycenter):
         ``generator__activation="relu"``). ``"gaussian"``: :class:`GaussianGenerator`,
         ``G(z) = m + L z`` (the right family when the barycenter is known to be Gaussian:
         the paper's inductive-bias point), with a diagonal L above 512 features (no
-        d x d state). A class or factory is built as ``generator(in_features=latent_dim,
+        d x d state; ``bounds`` does not apply to it: a Gaussian squashed into a box is not
+        Gaussian). A class or factory is built as ``generator(in_features=latent_dim,
         out_features=n_features, **generator__*)``; an instance is copied, not changed.
     critic : None, torch.nn.Module class, instance or factory, default=None
         SMMD: the feature network ``phi_k`` of every input (K copies), from ``n_features``
@@ -110,21 +110,7 @@ class GenerativeBarycenter(NeuralBarycenter):
     latent_dim : int or None, default=None
         Dimension of the noise z. None: ``n_features`` (the Gaussian family needs exactly
         that), or for a module instance the ``in_features`` of its first ``nn.Linear``.
-    bounds : None, "data" or (low, high), default=None
-        A box, in the data's units, that the generator's samples stay in: its output h
-        becomes ``low + (high - low) * sigmoid(h + offset)`` per feature
-        (:class:`~skbary.nn.bounded.BoxOutput`, in the standardised coordinates; the
-        offset starts a fresh generator at the inputs' weighted mean), trained as part of
-        the fit, as image generators end in a sigmoid or tanh matched to the pixels' range
-        (the official DCGAN code for MNIST). ``"data"``: per feature, the smallest and
-        largest value of the inputs' rows, a box that holds any quadratic barycenter (each
-        of its points is a weighted mean of points of the inputs); for images, the pixels'
-        range. ``(low, high)``: two numbers (for every feature) or two arrays of one value
-        per feature, which must hold every input row. None: no box. It applies to the
-        generator (``sample``), not to the maps of ``transform``; not with
-        ``generator="gaussian"`` (a squashed Gaussian is not Gaussian). Clipping samples
-        afterwards is no substitute: it moves them away from the barycenter. MNIST 0/1 with
-        a convolutional generator: ``benchmarks/results/mnist.md``.
+    {{bounds}}
     blur : float, default=0.3
         Sinkhorn: the entropic blur (temperature ``blur^2``, cost ``|x - y|^2 / 2``), in
         standard deviations of the data. Smaller is closer to W2 and slower (more
@@ -408,16 +394,6 @@ class GenerativeBarycenter(NeuralBarycenter):
         ):
             raise ValueError(f"critic__n_outputs must be a positive integer, got {n_out!r}.")
 
-    def _fit_standardisation(
-        self, marginals: list[NDArray], weights: NDArray, enabled: bool = True
-    ) -> list[NDArray]:
-        self.bounds_ = resolve_bounds(self.bounds, marginals)  # data units, checked
-        if self.bounds_ is not None:  # the barycenter's mean: where a fresh G starts
-            rw = self._row_weights_or_none() or [None] * len(marginals)
-            means = [np.average(m, axis=0, weights=w) for m, w in zip(marginals, rw)]
-            self._box_start = np.asarray(weights) @ np.stack(means)
-        return super()._fit_standardisation(marginals, weights, enabled)
-
     # ------------------------------------------------------------------ networks
     def _latent_width(self, n_features: int) -> int:
         if self.latent_dim is not None:
@@ -464,10 +440,7 @@ class GenerativeBarycenter(NeuralBarycenter):
                 out_features=d,
                 default=method.default_generator(self.latent_dim_, d),
             )
-            if self.bounds_ is not None:  # the box in model coordinates
-                start = self.__dict__.pop("_box_start")
-                low, high, start = (self._to_model(b) for b in (*self.bounds_, start))
-                self.generator_ = BoxOutput(self.generator_, low, high, start)
+            self.generator_ = self._boxed(self.generator_)
         self.critics_ = None
         if self.divergence == "smmd":
             n_out = self._critic_width(d)

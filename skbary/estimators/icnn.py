@@ -107,6 +107,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         above; ``generator__skip``). A user module maps latent rows (B, d) to barycenter
         points (B, d); under NWB-II it gets the rows ``[z, a]`` (B, d + K), the latent
         point followed by the weight vector.
+    {{bounds}}
     latent_distribution : {"gaussian", "uniform"}, default="gaussian"
         The law eta of the generator's input z (dimension d): N(0, I), or uniform on
         ``[-sqrt 3, sqrt 3]^d`` (unit variance; with a linear generator it gives the uniform
@@ -188,6 +189,8 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
     center_ : ndarray of shape (d,)
     scale_ : float
         The standardisation ``x -> (x - center_) / scale_`` (0 and 1 when off).
+    bounds_ : tuple of two ndarray of shape (d,), or None
+        The box of ``bounds`` in the data's units (None without one).
     n_iter_ : int
         Outer iterations run.
     history_ : skorch History
@@ -229,6 +232,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         "f": [None, callable, nn.Module],
         "g": [None, callable, nn.Module],
         "generator": [None, callable, nn.Module],
+        "bounds": [None, StrOptions({"data"}), tuple, list],
         "latent_distribution": [StrOptions({"gaussian", "uniform"})],
         "weight_distribution": [StrOptions({"uniform", "dirichlet"})],
         "weight_concentration": [Interval(numbers.Real, 0, None, closed="neither"), "array-like"],
@@ -248,6 +252,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         f: Any = None,
         g: Any = None,
         generator: Any = None,
+        bounds: Any = None,
         latent_distribution: str = "gaussian",
         weight_distribution: str = "uniform",
         weight_concentration: Any = 1.0,
@@ -282,6 +287,7 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         self.f = f
         self.g = g
         self.generator = generator
+        self.bounds = bounds
         self.latent_distribution = latent_distribution
         self.weight_distribution = weight_distribution
         self.weight_concentration = weight_concentration
@@ -341,11 +347,13 @@ class ICNNBarycenter(InverseTransformMixin, NeuralBarycenter):
         c = K if self.free_weights else 0
         self.f_ = self._potentials("f", K, d, c)
         self.g_ = self._potentials("g", K, d, c)
-        self.generator_ = self._network(
-            "generator",
-            in_features=d + c,
-            out_features=d,
-            default=functools.partial(nwb.Generator, d, c),
+        self.generator_ = self._boxed(
+            self._network(
+                "generator",
+                in_features=d + c,
+                out_features=d,
+                default=functools.partial(nwb.Generator, d, c),
+            )
         )
         # the maps start as the translations between the barycenter's mean and the inputs'
         means = (self._input_means - self.center_) / self.scale_

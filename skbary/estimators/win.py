@@ -183,6 +183,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         residual and starting at the identity when ``latent_dim`` is D. A module is used
         as given (no identity start). Settings ``generator__*`` (default network:
         ``hidden_layer_sizes``, ``activation``).
+    {{bounds}}
     inverse_map : None, nn.Module subclass, instance or factory, default=None
         The maps T_k of Algorithm 1 (barycenter -> input k; :meth:`inverse_transform`), one
         network D -> D per input. None: batched MLPs, residual (``x + MLP(x)``, starting at
@@ -244,6 +245,8 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
     center_ : ndarray of shape (D,)
     scale_ : float
         The standardisation ``x -> (x - center_) / scale_``.
+    bounds_ : tuple of two ndarray of shape (d,), or None
+        The box of ``bounds`` in the data's units (None without one).
     n_iter_ : int
         Outer iterations of Algorithm 1 run.
     generator_iter_ : int
@@ -287,6 +290,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "bounds": [None, StrOptions({"data"}), tuple, list],
         "n_generator_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_potential_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_map_steps": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -331,6 +335,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         sample_from: str = "generator",
         standardize: bool | str = "auto",
         generator: Any = None,
+        bounds: Any = None,
         inverse_map: Any = None,
         map: Any = None,
         potential: Any = None,
@@ -372,6 +377,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         self.sample_from = sample_from
         self.standardize = standardize
         self.generator = generator
+        self.bounds = bounds
         self.inverse_map = inverse_map
         self.map = map
         self.potential = potential
@@ -396,11 +402,13 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         # One seed offset per network group, as before the redesign: G 0, Algorithm 1's
         # solver 1, Algorithm 2's solver 2 (maps built before potentials).
         with self._seeded(0):
-            self.generator_ = self._network(
-                "generator",
-                in_features=H,
-                out_features=d,
-                default=win.default_generator(H, d),
+            self.generator_ = self._boxed(
+                self._network(
+                    "generator",
+                    in_features=H,
+                    out_features=d,
+                    default=win.default_generator(H, d),
+                )
             )
         # the potentials' quadratic form: "auto" gives it to Algorithm 2's default potentials
         # (its maps' error fell with it), not to Algorithm 1's (G was no better); True to both
