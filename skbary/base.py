@@ -1402,7 +1402,7 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         rw = self._row_weights_or_none() or [None] * len(marginals)
         means = [np.average(m, axis=0, weights=w) for m, w in zip(marginals, rw)]
         if "bounds" in self._parameter_constraints:  # the generator's box, in data units
-            self.bounds_ = resolve_bounds(self.bounds, marginals)
+            self.bounds_ = resolve_bounds(self.bounds, marginals) if self._boxes() else None
             if self.bounds_ is not None:  # where a fresh boxed network starts: the mean
                 self._box_start = np.asarray(weights) @ np.stack(means)
         if enabled:
@@ -1426,6 +1426,10 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         if not enabled:
             return list(marginals)
         return [(m - self.center_) / self.scale_ for m in marginals]
+
+    def _boxes(self) -> bool:
+        """Whether the generator takes ``bounds`` (False where its family has no box)."""
+        return True
 
     def _boxed(self, net: nn.Module) -> nn.Module:
         """``net`` with its outputs kept in ``bounds_`` (:class:`~skbary.nn.bounded.BoxOutput`

@@ -9,7 +9,7 @@ from torch import nn
 
 from skbary import GenerativeBarycenter, ICNNBarycenter, WINBarycenter
 from skbary.nn import image_networks
-from skbary.nn.bounded import BoxOutput, resolve_bounds
+from skbary.nn.bounded import AUTO_MIN_SHARE, BoxOutput, resolve_bounds, share_on_faces
 
 torch.set_num_threads(1)
 
@@ -70,6 +70,27 @@ def test_resolve_bounds_data_pairs_and_errors():
         resolve_bounds((np.zeros(3), np.ones(3)), X)
 
 
+def test_auto_boxes_data_that_repeat_their_faces_and_nothing_continuous():
+    rng = np.random.RandomState(0)
+    for n in (20, 5000):  # continuous rows reach each face once, at any sample size
+        X = [rng.standard_t(3, size=(n, 6)) for _ in range(3)]
+        lows, highs = np.min([x.min(0) for x in X], 0), np.max([x.max(0) for x in X], 0)
+        assert share_on_faces(X, lows, highs) == 0.0
+        assert resolve_bounds("auto", X) is None
+    X = _pixels()  # a background at exactly 0, a constant feature
+    low, high = resolve_bounds("auto", X)
+    np.testing.assert_array_equal(low, resolve_bounds("data", X)[0])
+    np.testing.assert_array_equal(high, resolve_bounds("data", X)[1])
+    assert share_on_faces(X, low, high) > 0.5
+    # one repeated value more than the faces' first rows: 1 of 2 * 50 * 2 values repeat
+    Y = [rng.rand(50, 2), rng.rand(50, 2)]
+    Y[1][0, 0] = Y[0][:, 0].min() - 1.0
+    Y[1][1, 0] = Y[1][0, 0]
+    lows, highs = np.min([y.min(0) for y in Y], 0), np.max([y.max(0) for y in Y], 0)
+    assert share_on_faces(Y, lows, highs) == pytest.approx(1 / 200)
+    assert (resolve_bounds("auto", Y) is None) == (1 / 200 < AUTO_MIN_SHARE)
+
+
 @pytest.mark.parametrize("standardize", [True, False])
 def test_generator_samples_stay_in_the_data_range(standardize):
     X = _pixels()
@@ -81,7 +102,7 @@ def test_generator_samples_stay_in_the_data_range(standardize):
         random_state=0,
         generator__hidden_layer_sizes=(64, 64),
     )
-    free = GenerativeBarycenter(**common).fit(X)
+    free = GenerativeBarycenter(bounds=None, **common).fit(X)
     boxed = GenerativeBarycenter(bounds="data", **common).fit(X)
     Y0, Y = free.sample(2000, random_state=0), boxed.sample(2000, random_state=0)
     low, high = boxed.bounds_
@@ -101,18 +122,27 @@ def test_generator_samples_stay_in_the_data_range(standardize):
     "make",
     [
         lambda **kw: ICNNBarycenter(max_iter=150, batch_size=128, **kw),
+        lambda **kw: GenerativeBarycenter(
+            max_iter=150, learn_transform=False, batch_size=128, **kw
+        ),
         lambda **kw: WINBarycenter(
             max_iter=4, learn_transform=False, batch_size=128, early_stopping=False, **kw
         ),
     ],
-    ids=["ICNN", "WIN"],
+    ids=["ICNN", "Generative", "WIN"],
 )
 def test_every_generator_takes_the_box(make):
-    """ICNN's h and WIN's G take ``bounds`` as the Generative generator does (one code path)."""
+    """ICNN's h, Generative's G and WIN's G take ``bounds`` (one code path), "auto" by default."""
     X = _pixels()
-    free = make(random_state=0).fit(X)
+    free = make(bounds=None, random_state=0).fit(X)
     boxed = make(bounds="data", random_state=0).fit(X)
     assert free.bounds_ is None and isinstance(boxed.generator_, BoxOutput)
+    assert make().bounds == "auto"  # the default boxes pixels: their background repeats 0
+    auto = make(random_state=0).fit(X)
+    np.testing.assert_array_equal(auto.sample(50, random_state=1), boxed.sample(50, random_state=1))
+    rng = np.random.RandomState(0)
+    continuous = make(random_state=0).fit([rng.randn(200, 3), rng.randn(200, 3)])
+    assert continuous.bounds_ is None and not isinstance(continuous.generator_, BoxOutput)
     assert "_box_start" not in vars(boxed)  # used once, to build the box
     Y0, Y = free.sample(2000, random_state=0), boxed.sample(2000, random_state=0)
     assert np.mean(Y0 < -0.02) > 0.05  # without the box the background crosses its bound
@@ -157,5 +187,8 @@ def test_bad_bounds_are_refused_and_leave_the_estimator_unfitted():
     assert not hasattr(est, "generator_")
     with pytest.raises(ValueError, match='generator="gaussian"'):
         GenerativeBarycenter(generator="gaussian", bounds="data", max_iter=2).fit(X)
+    # the default "auto" leaves a Gaussian generator unboxed, without an error
+    gauss = GenerativeBarycenter(generator="gaussian", max_iter=2, learn_transform=False).fit(X)
+    assert gauss.bounds_ is None and "_box_start" not in vars(gauss)
     with pytest.raises(ValueError, match="bounds"):
         GenerativeBarycenter(bounds="range", max_iter=2).fit(X)

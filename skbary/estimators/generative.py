@@ -264,7 +264,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         "map": _ROLE,
         "potential": _ROLE,
         "latent_dim": [_COUNT, None],
-        "bounds": [None, StrOptions({"data"}), tuple, list],
+        "bounds": [None, StrOptions({"auto", "data"}), tuple, list],
         "blur": [_POSITIVE],
         "debias": [StrOptions({"independent", "same"})],
         "kernel": [StrOptions({"auto", *KERNELS})],
@@ -291,7 +291,7 @@ class GenerativeBarycenter(NeuralBarycenter):
         map: Any = None,
         potential: Any = None,
         latent_dim: int | None = None,
-        bounds: Any = None,
+        bounds: Any = "auto",
         blur: float = 0.3,
         debias: str = "independent",
         kernel: str = "auto",
@@ -375,7 +375,7 @@ class GenerativeBarycenter(NeuralBarycenter):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        if self.bounds is not None and isinstance(self.generator, str):
+        if self.bounds not in (None, "auto") and isinstance(self.generator, str):
             raise ValueError(
                 'bounds does not apply to generator="gaussian": a Gaussian squashed into a '
                 "box is not Gaussian. Use the default generator or your own network."
@@ -393,6 +393,9 @@ class GenerativeBarycenter(NeuralBarycenter):
             not isinstance(n_out, numbers.Integral) or isinstance(n_out, bool) or n_out < 1
         ):
             raise ValueError(f"critic__n_outputs must be a positive integer, got {n_out!r}.")
+
+    def _boxes(self) -> bool:
+        return not isinstance(self.generator, str)  # "gaussian": a squashed one is not
 
     # ------------------------------------------------------------------ networks
     def _latent_width(self, n_features: int) -> int:

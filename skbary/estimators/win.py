@@ -290,7 +290,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
     _parameter_constraints = {
         **NeuralBarycenter._parameter_constraints,
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "bounds": [None, StrOptions({"data"}), tuple, list],
+        "bounds": [None, StrOptions({"auto", "data"}), tuple, list],
         "n_generator_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_potential_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_map_steps": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -335,7 +335,7 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
         sample_from: str = "generator",
         standardize: bool | str = "auto",
         generator: Any = None,
-        bounds: Any = None,
+        bounds: Any = "auto",
         inverse_map: Any = None,
         map: Any = None,
         potential: Any = None,

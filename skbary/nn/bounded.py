@@ -11,7 +11,11 @@ estimator's ``bounds`` parameter into the box, in the data's units.
 For the quadratic cost the box of the inputs' rows always holds the barycenter: every
 barycenter point is a weighted mean ``sum_k a_k T_k(x)`` of points of the inputs' supports,
 so each of its coordinates lies between the smallest and the largest value that coordinate
-takes in the inputs. ``bounds="data"`` is that box.
+takes in the inputs. ``bounds="data"`` is that box. ``bounds="auto"`` takes it when the rows
+say that it is the support's own box: when values repeat on its faces (pixels at 0 and 1,
+clipped or saturated readings, counts at 0), which continuous data do not do (each face of a
+continuous feature is reached by one row), so the sample's range is the law's and not an
+estimate that the next draw could leave.
 """
 
 from __future__ import annotations
@@ -24,7 +28,11 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-__all__ = ["BoxOutput", "resolve_bounds"]
+__all__ = ["AUTO_MIN_SHARE", "BoxOutput", "resolve_bounds", "share_on_faces"]
+
+#: ``bounds="auto"`` boxes the data when at least this share of the inputs' values repeat
+#: a face of their box (flat MNIST 0/1: about 0.8; continuous data: 0).
+AUTO_MIN_SHARE = 0.01
 
 
 class BoxOutput(nn.Module):
@@ -76,6 +84,19 @@ class BoxOutput(nn.Module):
         return torch.addcmul(self.low, self.span, torch.sigmoid(self.net(x) + self.offset))
 
 
+def share_on_faces(marginals: Sequence[NDArray], low: NDArray, high: NDArray) -> float:
+    """Share of the inputs' values that repeat a face of the box ``[low, high]``.
+
+    A value counts when it equals its feature's ``low`` or ``high`` and is not the first
+    to reach that face: every face of the data's own box is reached at least once, so
+    continuous data score 0 and pixels with a background at 0 score the background's share.
+    """
+    n_faces = np.where(high > low, 2, 1).sum()  # a constant feature has one face
+    on = sum(int(((m == low) | (m == high)).sum()) for m in marginals)
+    n_values = sum(m.size for m in marginals)
+    return max(on - int(n_faces), 0) / max(n_values, 1)
+
+
 def resolve_bounds(
     bounds: Any, marginals: Sequence[NDArray], name: str = "bounds"
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
@@ -83,9 +104,11 @@ def resolve_bounds(
 
     Parameters
     ----------
-    bounds : None, "data" or (low, high)
+    bounds : None, "auto", "data" or (low, high)
         None: no box. ``"data"``: per feature, the smallest and largest value of the rows
-        of all the inputs (the box that holds the quadratic barycenter). ``(low, high)``:
+        of all the inputs (the box that holds the quadratic barycenter). ``"auto"``: that
+        box when at least :data:`AUTO_MIN_SHARE` of the inputs' values repeat one of its
+        faces (:func:`share_on_faces`: images, clipped or count data), else None. ``(low, high)``:
         two numbers (the same for every feature, e.g. ``(0, 1)`` for pixels) or two
         arrays of one value per feature; finite, ``low <= high``, and holding every row of
         every input (a box that cuts the inputs cannot hold their barycenter).
@@ -104,8 +127,10 @@ def resolve_bounds(
     lows = np.min([np.min(m, axis=0) for m in marginals], axis=0)
     highs = np.max([np.max(m, axis=0) for m in marginals], axis=0)
     if isinstance(bounds, str):
-        if bounds != "data":
-            raise ValueError(f'{name} must be None, "data" or (low, high), got {bounds!r}.')
+        if bounds not in ("auto", "data"):
+            raise ValueError(f'{name} must be None, "auto", "data" or (low, high), got {bounds!r}.')
+        if bounds == "auto" and share_on_faces(marginals, lows, highs) < AUTO_MIN_SHARE:
+            return None
         return lows.astype(np.float64), highs.astype(np.float64)
     if len(bounds) != 2:
         raise ValueError(f"{name} must be a pair (low, high), got {len(bounds)} entries.")
