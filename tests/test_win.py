@@ -529,7 +529,11 @@ def test_init_auto_rule_and_potential_learning_rate(bench, small_bench):
     # a warm start keeps the first fit's start; "identity" as asked on small inputs
     start = WINBarycenter(init="identity", **FAST).fit(Xs, w)
     assert start.init_ == "identity"
-    forced = WINBarycenter(init="gaussian", **FAST).fit(bench.marginals, bench.weights)
+    made.clear()  # the Gaussian start on 5,000 rows: the potentials keep 1e-3
+    forced = WINBarycenter(init="gaussian", optimizer=SpyAdam, **FAST)
+    forced.fit(bench.marginals, bench.weights)
     assert forced.init_ == "gaussian"
+    assert isinstance(forced.inverse_maps_.potential, WithQuadratic)
+    assert [o.param_groups[0]["lr"] for o in made] == [1e-3] * 5
     forced.set_params(warm_start=True, init="identity").fit(bench.marginals, bench.weights)
     assert forced.init_ == "gaussian" and forced.n_iter_ == 4

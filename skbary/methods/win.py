@@ -70,6 +70,7 @@ __all__ = [
     "maps_to_barycenter_step",
     "mse",
     "ot_solver",
+    "potentials_of_linear_maps",
 ]
 
 Step = Callable[[int], Mapping[str, torch.Tensor]]
