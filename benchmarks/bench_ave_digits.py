@@ -13,7 +13,9 @@ Settings (``--settings``): ``gaussian``, ``free-support`` (1,000 support points,
 and the neural ``win``, ``not``, ``icnn``, ``generative``, ``energy`` with their defaults and
 ``max_time=--max-time`` (``early_stopping="auto"``: on here for WIN only), each also as
 ``<name>-es`` (``early_stopping=True``: a tenth of the rows held out, the best held-out
-iterate kept) and ``<name>-no-es`` (``early_stopping=False``: every row trains).
+iterate kept) and ``<name>-no-es`` (``early_stopping=False``: every row trains); WIN also as
+``win-identity`` and ``win-identity-no-es`` (``init="identity"``: the paper's start, the
+default before the Gaussian start of small inputs).
 
 One line of JSON per fit goes to ``--log`` (default ``benchmarks/results/ave_digits.jsonl``);
 ``--summary`` prints the table of mean, min and max over the seeds of every setting in it::
@@ -38,6 +40,13 @@ import torch
 from benchmarks.common import command, machine
 
 LOG = os.path.join(os.path.dirname(__file__), "results", "ave_digits.jsonl")
+# <name>-<variant>: the estimator's parameters that the variant sets (init: WIN's only)
+VARIANTS = {
+    "es": {"early_stopping": True},
+    "no-es": {"early_stopping": False},
+    "identity": {"init": "identity"},
+    "identity-no-es": {"init": "identity", "early_stopping": False},
+}
 
 
 def make(setting: str, seed: int, max_time: float | None, counts: dict):
@@ -59,7 +68,7 @@ def make(setting: str, seed: int, max_time: float | None, counts: dict):
         "energy": skbary.EnergyBarycenter,
     }[name]
     if variant:
-        neural["early_stopping"] = {"es": True, "no-es": False}[variant]
+        neural.update(VARIANTS[variant])
     return cls(**neural)
 
 

@@ -12,7 +12,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback
 
-from skbary import NotLearnedError, TrainingDivergedError, WINBarycenter
+from skbary import GaussianBarycenter, NotLearnedError, TrainingDivergedError, WINBarycenter
 from skbary.datasets import make_location_scatter
 from skbary.metrics import bw_uvp, weighted_l2_uvp
 from skbary.nn.init import last_linear
@@ -141,6 +141,8 @@ def test_diverged_generator_names_its_learning_rate(bench):
         {"latent_dim": 0},
         {"lr_schedule": "cosine"},
         {"generator": 3},
+        {"init": "zero"},
+        {"lr_potential": "fast"},
     ],
 )
 def test_bad_parameters(param, bench):
@@ -437,3 +439,101 @@ def test_fit_cut_short_by_max_time_warns_and_names_what_to_use(bench):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         WINBarycenter(max_iter=3, learn_transform=False, **SMALL).fit(bench.marginals)
+
+
+# ---------------------------------------------------------------------- Gaussian start
+class StartOfTraining(Callback):
+    """Copies of G and both solvers as Algorithm 1's training begins (after the start)."""
+
+    def __init__(self):
+        self.nets = None
+
+    def on_train_begin(self, net, **kwargs):
+        if self.nets is None:
+            self.nets = copy.deepcopy((net.generator_, net.inverse_maps_, net.maps_))
+
+
+@pytest.fixture(scope="module")
+def small_bench():
+    # 300 rows per input: "small inputs" (fewer than 2,000), where init="auto" is Gaussian
+    return make_location_scatter(3, 3, 300, weights=[0.25, 0.5, 0.25], random_state=1)
+
+
+def test_gaussian_start_is_the_closed_form_solution(small_bench):
+    Xs, w = small_bench.marginals, small_bench.weights
+    seen = StartOfTraining()
+    est = WINBarycenter(early_stopping=False, callbacks=[seen], **FAST).fit(Xs, w)
+    assert est.init_ == "gaussian"
+    gauss = GaussianBarycenter(weights=w).fit(Xs)  # the same rows (no held-out part)
+    G, inverse, maps = seen.nets
+    c, s = est.center_, est.scale_
+
+    def f32(x):
+        return torch.as_tensor(x, dtype=torch.float32)
+
+    with torch.no_grad():  # G is affine at the start, z -> z S^1/2 + m in model coordinates
+        at_zero = G(f32(np.zeros((1, 3)))).numpy()[0]
+        root = (G(f32(np.eye(3))).numpy() - at_zero) * s
+        z = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+        np.testing.assert_allclose(G(z).numpy(), z.numpy() @ root / s + at_zero, atol=1e-5)
+    np.testing.assert_allclose(root @ root.T, gauss.barycenter_covariance_, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(at_zero * s + c, gauss.barycenter_mean_, atol=1e-5)
+    X = Xs[1][:50]
+    x = f32((X - c) / s)
+    with torch.no_grad():  # Algorithm 2's maps are GaussianBarycenter's; Algorithm 1's invert them
+        fwd = maps.transport_one(x, 1)
+        np.testing.assert_allclose(fwd.numpy() * s + c, gauss.transform(X, k=1), atol=1e-4)
+        np.testing.assert_allclose(inverse.transport_one(fwd, 1).numpy(), x.numpy(), atol=1e-4)
+    # the potentials' optimal maps (x = y - grad v(y)) are the maps: the solvers start at
+    # their saddle points
+    for solver, src in ((maps, x), (inverse, fwd)):
+        y = solver.transport(src.expand(3, -1, -1).contiguous()).detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(solver.potential_value(y).sum(), y)
+        np.testing.assert_allclose((y - grad)[1].detach().numpy(), src.numpy(), atol=1e-4)
+
+
+def test_init_auto_rule_and_potential_learning_rate(bench, small_bench):
+    made = []
+
+    class SpyAdam(torch.optim.Adam):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+            made.append(self)
+
+    Xs, w = small_bench.marginals, small_bench.weights
+    est = WINBarycenter(optimizer=SpyAdam, **FAST).fit(Xs, w)
+    # G, potentials, maps of Algorithm 1, then potentials, maps of Algorithm 2
+    assert est.init_ == "gaussian"
+    assert [o.param_groups[0]["lr"] for o in made] == [1e-3, 1e-4, 1e-3, 1e-4, 1e-3]
+    made.clear()
+    large = WINBarycenter(optimizer=SpyAdam, **FAST).fit(bench.marginals, bench.weights)
+    assert large.init_ == "identity"  # 5,000 rows per input
+    assert [o.param_groups[0]["lr"] for o in made] == [1e-3] * 5
+    assert not isinstance(large.inverse_maps_.potential, WithQuadratic)
+    made.clear()
+    WINBarycenter(optimizer=SpyAdam, lr_potential=3e-4, **FAST).fit(Xs, w)
+    assert [o.param_groups[0]["lr"] for o in made] == [1e-3, 3e-4, 1e-3, 3e-4, 1e-3]
+    # where the start is not possible "auto" is the identity, and "gaussian" says why
+    for blocked in (
+        {"latent_dim": 2},
+        {"inverse_map__residual": False},
+        {"potential__quadratic": False},
+        {"generator": UserMLP},
+    ):
+        assert WINBarycenter(**blocked, **FAST).fit(Xs, w).init_ == "identity"
+        with pytest.raises(ValueError, match="init='gaussian' needs"):
+            WINBarycenter(init="gaussian", **blocked, **FAST).fit(Xs, w)
+    few = [m[:3] for m in Xs]  # 3 rows in 3 dimensions: singular covariances
+    with pytest.raises(ValueError, match="more rows than features"):
+        WINBarycenter(init="gaussian", **FAST).fit(few, w)
+    # a warm start keeps the first fit's start; "identity" as asked on small inputs
+    start = WINBarycenter(init="identity", **FAST).fit(Xs, w)
+    assert start.init_ == "identity"
+    made.clear()  # the Gaussian start on 5,000 rows: the potentials keep 1e-3
+    forced = WINBarycenter(init="gaussian", optimizer=SpyAdam, **FAST)
+    forced.fit(bench.marginals, bench.weights)
+    assert forced.init_ == "gaussian"
+    assert isinstance(forced.inverse_maps_.potential, WithQuadratic)
+    assert [o.param_groups[0]["lr"] for o in made] == [1e-3] * 5
+    forced.set_params(warm_start=True, init="identity").fit(bench.marginals, bench.weights)
+    assert forced.init_ == "gaussian" and forced.n_iter_ == 4

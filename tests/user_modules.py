@@ -98,8 +98,12 @@ class LastTransformAverage(Callback):
 
 def transform_quantile_frames(est) -> list[str] | None:
     """The frames of the quantile features of ``est.maps_.map`` (the default maps of
-    ``transform``: ResidualMaps around the MLP), or None without features."""
-    quantiles = getattr(est.maps_.map.net, "quantiles", None)
+    ``transform``: ResidualMaps around the MLP, plus an affine part after WIN's Gaussian
+    start), or None without features."""
+    from skbary.nn.maps import BatchedMap
+
+    nets = [m for m in est.maps_.map.modules() if isinstance(m, BatchedMap)]
+    quantiles = nets[0].quantiles if nets else None
     return None if quantiles is None else [q.frame for q in quantiles]
 
 

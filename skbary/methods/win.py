@@ -41,9 +41,13 @@ import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
 
+from ..bures import sqrtm_psd
+from ..nn.affine import PlusAffine, affine_layer
 from ..nn.init import last_linear, zero_
 from ..nn.maps import residual_maps, resolve_quantile_features
 from ..nn.mlp import MLP, BatchedMLP, check_hidden_layer_sizes
@@ -60,11 +64,13 @@ __all__ = [
     "default_maps",
     "default_potentials",
     "fixed_point_step",
+    "gaussian_start_",
     "generated_sampler",
     "hidden_sizes",
     "maps_to_barycenter_step",
     "mse",
     "ot_solver",
+    "potentials_of_linear_maps",
 ]
 
 Step = Callable[[int], Mapping[str, torch.Tensor]]
@@ -226,6 +232,63 @@ def ot_solver(
     if quadratic:
         potentials = WithQuadratic(potentials, K, d)
     return MaxMinOTSolver(K, d, map=maps, potential=potentials)
+
+
+# ---------------------------------------------------------------------- Gaussian start
+@torch.no_grad()
+def potentials_of_linear_maps(potential: nn.Module, M: NDArray, t: NDArray) -> WithQuadratic:
+    """K potentials at which the max-min solver's optimal maps are ``x -> x M_k + t_k``.
+
+    The solver's map for a potential v is ``T(x) = argmin_y 1/2 |x - y|^2 - v(y)``, i.e.
+    ``x = y - grad v(y)``; for the linear map ``y = x M + t`` (M symmetric, invertible) that
+    is ``v(y) = 1/2 y^T (I - M^-1) y + (M^-1 t)^T y``. ``potential`` (K networks) gets this
+    quadratic form (wrapped in :class:`~skbary.nn.potentials.WithQuadratic` unless it is
+    one) and its output layer zeroed, so v starts at the form and the network learns the
+    rest. M (K, d, d), t (K, d).
+    """
+    K, d, _ = M.shape
+    if not isinstance(potential, WithQuadratic):
+        potential = WithQuadratic(potential, K, d)
+    zero_(last_linear(potential.net))
+    M_inv = np.linalg.inv(M)
+    potential.A.copy_(torch.as_tensor(np.eye(d) - M_inv, dtype=torch.float32))
+    potential.b.copy_(torch.as_tensor(np.einsum("kij,kj->ki", M_inv, t), dtype=torch.float32))
+    return potential
+
+
+def gaussian_start_(
+    generator: nn.Module,
+    inverse_maps: MaxMinOTSolver,
+    maps: MaxMinOTSolver | None,
+    mean: NDArray,
+    covariance: NDArray,
+    input_means: NDArray,
+    input_maps: NDArray,
+) -> nn.Module:
+    """Start WIN's default networks at the closed-form Gaussian barycenter; returns G.
+
+    The Gaussian barycenter N(m, S) of the inputs' Gaussian approximations N(m_k, S_k) (in
+    model coordinates: :class:`~skbary.GaussianBarycenter` fitted to the training rows) and
+    its linear maps ``x -> (x - m_k) M_k + m`` from input k (``input_maps`` M_k, symmetric)
+    give every network a start: G ``z -> z S^1/2 + m``; Algorithm 1's maps
+    ``y -> (y - m) M_k^-1 + m_k``; Algorithm 2's ``x -> (x - m_k) M_k + m``; and both
+    solvers' potentials the quadratic forms whose optimal maps these are
+    (:func:`potentials_of_linear_maps`), so that the first solver steps do not push the
+    maps off the start. G and the maps must start at the identity (the default residual
+    networks): each gets a learnable affine part (:class:`~skbary.nn.affine.PlusAffine`)
+    from the identity to its start. The modules are replaced in place on the solvers.
+    """
+    d = mean.shape[0]
+    eye = np.eye(d)
+    to_input = np.linalg.inv(input_maps)  # barycenter -> input k
+    t_inv = input_means - np.einsum("j,kji->ki", mean, to_input)
+    inverse_maps.map = PlusAffine(inverse_maps.map, affine_layer(to_input - eye, t_inv))
+    inverse_maps.potential = potentials_of_linear_maps(inverse_maps.potential, to_input, t_inv)
+    if maps is not None:
+        t_fwd = mean - np.einsum("kj,kji->ki", input_means, input_maps)
+        maps.map = PlusAffine(maps.map, affine_layer(input_maps - eye, t_fwd))
+        maps.potential = potentials_of_linear_maps(maps.potential, input_maps, t_fwd)
+    return PlusAffine(generator, affine_layer(sqrtm_psd(covariance) - eye, mean))
 
 
 # ---------------------------------------------------------------------- pieces of the steps

@@ -8,6 +8,7 @@ gigabyte) they switch to diagonal forms. Every such switch reads this constant.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,7 +16,14 @@ from torch import nn
 from .init import identity_
 from .mlp import BatchedLinear
 
-__all__ = ["DENSE_MAX_FEATURES", "BatchedDiagonalAffine", "dense", "identity_skip"]
+__all__ = [
+    "DENSE_MAX_FEATURES",
+    "BatchedDiagonalAffine",
+    "PlusAffine",
+    "affine_layer",
+    "dense",
+    "identity_skip",
+]
 
 #: The largest number of features for which d x d state is kept.
 DENSE_MAX_FEATURES = 512
@@ -59,3 +67,45 @@ def identity_skip(n_models: int, in_features: int, out_features: int) -> nn.Modu
     if dense(in_features, out_features):
         return identity_(BatchedLinear(n_models, in_features, out_features))
     return BatchedDiagonalAffine(n_models, in_features, out_features)
+
+
+@torch.no_grad()
+def affine_layer(weight: np.ndarray, bias: np.ndarray) -> nn.Module:
+    """A learnable affine layer set to ``x -> x @ weight + bias`` (row vectors).
+
+    ``weight`` (d_in, d_out) and ``bias`` (d_out,) give an ``nn.Linear``; ``weight``
+    (K, d_in, d_out) and ``bias`` (K, d_out) a :class:`~skbary.nn.mlp.BatchedLinear` of K
+    layers (``forward_one`` included).
+    """
+    w = torch.as_tensor(np.asarray(weight), dtype=torch.float32)
+    b = torch.as_tensor(np.asarray(bias), dtype=torch.float32)
+    if w.dim() == 2:
+        layer = nn.Linear(w.shape[0], w.shape[1])
+        layer.weight.copy_(w.T)
+        layer.bias.copy_(b)
+        return layer
+    layer = BatchedLinear(w.shape[0], w.shape[1], w.shape[2])
+    layer.weight.copy_(w)
+    layer.bias.copy_(b[:, None, :])
+    return layer
+
+
+class PlusAffine(nn.Module):
+    """``net(x) + affine(x)``: a network plus a learnable affine part.
+
+    With a ``net`` that starts at the identity (a residual map, WIN's residual generator)
+    and ``affine`` at ``x -> x (M - I) + t`` (:func:`affine_layer`) the sum starts at the
+    affine map ``x -> x M + t`` and learns what is not affine in the network (WIN's
+    Gaussian start). Batched maps (``forward_one(x, k)``) stay batched.
+    """
+
+    def __init__(self, net: nn.Module, affine: nn.Module) -> None:
+        super().__init__()
+        self.net, self.affine = net, affine
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) + self.affine(x)
+
+    def forward_one(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """Map k alone (batched ``net`` and ``affine``): ``(B, in) -> (B, out)``."""
+        return self.net.forward_one(x, k) + self.affine.forward_one(x, k)
