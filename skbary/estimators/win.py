@@ -482,6 +482,8 @@ class WINBarycenter(InverseTransformMixin, NeuralBarycenter):
             return f"the default networks (these roles are the user's: {', '.join(custom)})"
         if self.latent_dim_ != d:
             return f"latent_dim None or the number of features ({d}), got {self.latent_dim}"
+        if self.bounds_ is not None:  # an affine start would move G's samples off the box
+            return "a generator without a box (bounds=None; these inputs get one from bounds)"
         for role in ("inverse_map", "map"):
             if not self._role_setting(role, "residual", True):
                 return f"residual maps ({role}__residual=False)"
