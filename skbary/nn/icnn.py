@@ -521,6 +521,7 @@ class ConvexQuantileTerm(nn.Module):
         self.slope = nn.Parameter(torch.zeros(K, J, 1))  # c, phi' up to the first knot
         self.raw = nn.Parameter(torch.zeros(K, J, Q - 1))  # r_l, |r_l| the rise over l
         self._lookup_cache = None
+        self._tables_cache = None
         self._refresh_active()
 
     def _refresh_active(self) -> None:
@@ -541,6 +542,7 @@ class ConvexQuantileTerm(nn.Module):
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
+        self._lookup_cache = self._tables_cache = None  # the knots may have changed
         self._refresh_active()
 
     @classmethod
@@ -596,7 +598,23 @@ class ConvexQuantileTerm(nn.Module):
                 self.active[k, :, 0] = self.non_gaussian(xs, D, o).to(self.active)
         self.is_set.fill_(True)
         self._refresh_active()
-        self._lookup_cache = None
+        self._lookup_cache = self._tables_cache = None
+
+    def _knot_tables(self, index: int | None) -> tuple[torch.Tensor, ...]:
+        """What the knots alone give, kept while they are unchanged: the knots, the inner
+        ones (contiguous), the interval widths and the widths floored at 1e-12."""
+        key = (index, self.knots._version)
+        cache = self.__dict__.get("_tables_cache")  # absent from a model pickled without it
+        if cache is None or cache[0] is not self.knots:
+            cache = self._tables_cache = (self.knots, {})
+        tables = cache[1].get(key)
+        if tables is None:
+            knots = BatchedICNN._select(index)(self.knots)
+            width = knots.diff(dim=-1)
+            tables = (knots, knots[..., 1:-1].contiguous(), width, width.clamp_min(1e-12))
+            cache[1].clear()  # one version of the knots at a time
+            cache[1][key] = tables
+        return tables
 
     def _lookup(self, x: torch.Tensor, index: int | None):
         """The parameter-free part at rows x: the interval of every ``t`` (K, J, B), its
@@ -611,17 +629,19 @@ class ConvexQuantileTerm(nn.Module):
             and cache[1] == x._version
             and cache[2] == index
             and cache[3] is self.knots
+            and cache[4] == self.knots._version
         ):
-            return cache[4]
+            return cache[5]
         sel = BatchedICNN._select(index)
-        knots = sel(self.knots)
+        knots, inner = self._knot_tables(index)[:2]
         t = torch.baddbmm(-sel(self.offset), x, sel(self.directions)).transpose(1, 2)
-        tc = torch.minimum(torch.maximum(t, knots[..., :1]), knots[..., -1:])
-        i = torch.searchsorted(knots, tc.contiguous(), right=True) - 1
-        i = i.clamp(0, knots.shape[-1] - 2)
+        tc = t.clamp(knots[..., :1], knots[..., -1:])
+        # the interval i in [0, Q - 2] with t_i <= tc < t_{i+1} (the last one up to t_Q):
+        # the count of inner knots at or below tc
+        i = torch.searchsorted(inner, tc.contiguous(), right=True)
         out = (i, tc - knots.gather(-1, i), t - tc, knots)
         if not x.requires_grad:
-            self._lookup_cache = (x, x._version, index, self.knots, out)
+            self._lookup_cache = (x, x._version, index, self.knots, self.knots._version, out)
         return out
 
     def value_and_gradient(
@@ -631,13 +651,13 @@ class ConvexQuantileTerm(nn.Module):
         ``index=k`` term k alone on x (1, B, d). Differentiable in the parameters."""
         sel = BatchedICNN._select(index)
         i, r, beyond, knots = self._lookup(x, index)
+        _, _, width, safe_width = self._knot_tables(index)
         rise = self.scale * _reflect(sel(self.raw))
         slope = self.scale * sel(self.slope)
         if self._kept != "all":  # dropped directions: phi = 0, no gradient to their parameters
             keep = sel(self.active)
             rise, slope = rise * keep, slope * keep
-        width = knots.diff(dim=-1)
-        s = rise / width.clamp_min(1e-12)  # phi'' on each interval
+        s = rise / safe_width  # phi'' on each interval
         v = torch.cat([slope, slope + rise.cumsum(-1)], -1)  # phi'(t_i)
         vi, si = v.gather(-1, i), s.gather(-1, i)
         dphi = vi + si * r  # (K, J, B)
@@ -652,6 +672,7 @@ class ConvexQuantileTerm(nn.Module):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_lookup_cache"] = None  # rows of the last batch: not part of the model
+        state["_tables_cache"] = None
         return state
 
     def extra_repr(self) -> str:
@@ -938,7 +959,8 @@ class BatchedICNN(InputConvexNetwork):
         for l in range(n_layers - 1):
             pre, xg, zg = self._preactivation(l, x, u, z, Wz, sel)
             saved.append((act.derivative(pre), xg, zg))
-            z = act.function(pre)
+            if need_value or l < n_layers - 2:  # the last z feeds the value alone
+                z = act.function(pre)
             u = self._next_context(l, u, sel)
         # output layer (width 1)
         L = n_layers - 1
