@@ -328,11 +328,16 @@ class NWBIteration:
     generator: torch.Generator
     target: Callable[[int], torch.Tensor] | None = None  # the fixed barycenter (h=None)
 
-    def g_step(self, y: torch.Tensor, ctx: torch.Tensor | None) -> torch.Tensor:
-        """Decrease (10) + lambda R(g) over g; returns lambda R(g) (before the step)."""
+    def g_step(
+        self, y: torch.Tensor, ctx: torch.Tensor | None, G: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Decrease (10) + lambda R(g) over g; returns lambda R(g) (before the step).
+
+        ``G``: ``grad g(y)`` at the current g with its graph, when the caller has it."""
         # (10) in g: f_k(grad g_k(y)) - <y, grad g_k(y)>; its gradient in the weights of g
         # is <grad f_k(G) - y, dG>, so f is not differentiated twice
-        G = self.g.gradient(y, ctx)
+        if G is None:
+            G = self.g.gradient(y, ctx)
         with torch.no_grad():
             dfG = self.f.gradient(G, ctx)
         surrogate = ((dfG - y) * G).sum(-1).mean(1).sum()
@@ -350,17 +355,14 @@ class NWBIteration:
         getattr(self.f, "clip_", lambda: None)()
         return fv, loss
 
-    def h_step(self, inputs: torch.Tensor, a_kb: torch.Tensor, ctx) -> torch.Tensor:
-        """Decrease (10) over h: 1/2 |h(z)|^2 - sum_k a_k f_k(h(z))."""
-        K = a_kb.shape[0]
-        xh = self.h(inputs)
+    def h_step(self, xh: torch.Tensor, x: torch.Tensor, a_kb: torch.Tensor, ctx) -> torch.Tensor:
+        """Decrease (10) over h: 1/2 |h(z)|^2 - sum_k a_k f_k(h(z)), from ``xh = h(z)`` (with
+        its graph) and ``x``, its rows detached and repeated for the K potentials."""
         with torch.no_grad():  # d/dh = h - sum_k a_k grad f_k(h)
-            fx, dfx = _value_and_gradient(self.f, xh.detach().unsqueeze(0).expand(K, -1, -1), ctx)
+            fx, dfx = _value_and_gradient(self.f, x, ctx)
             direction = (xh - (a_kb[..., None] * dfx).sum(0)) / self.batch_size
             loss = 0.5 * (xh * xh).sum(-1).mean() - (a_kb * fx).sum(0).mean()
-        self.opt_h.zero_grad(set_to_none=True)
-        xh.backward(direction)
-        self.opt_h.step()
+        descend(self.opt_h, xh, direction)
         return loss
 
     def __call__(self, i: int) -> Mapping[str, torch.Tensor]:
@@ -375,22 +377,30 @@ class NWBIteration:
             ctx, ctx2, a_kb = a, torch.cat([a, a]), a.T  # context (B, K); a per input (K, B)
         else:
             a, ctx, ctx2, a_kb = None, None, None, self.weights[:, None]
-        inputs = generator_input(z, a)
-        with torch.no_grad():
-            x = self.h(inputs).unsqueeze(0).expand(y.shape[0], -1, -1)
+        # one pass of h serves the potential steps (its points, detached) and the h step
+        # (its graph): h does not change in between
+        xh = self.h(generator_input(z, a))
+        x = xh.detach().unsqueeze(0).expand(y.shape[0], -1, -1)
         losses = self._potential_steps(y, x, ctx, ctx2)
-        return {**losses, "h": self.h_step(inputs, a_kb, ctx)}
+        return {**losses, "h": self.h_step(xh, x, a_kb, ctx)}
 
     def _potential_steps(
         self, y: torch.Tensor, x: torch.Tensor, ctx: torch.Tensor | None, ctx2
     ) -> dict[str, torch.Tensor]:
         """K2 times (K1 g steps, one f step) on inputs y and barycenter points x, both
         (K, B, d); the losses ``{"g", "f"}`` of (10)."""
-        for _ in range(self.n_f_steps):
-            for _ in range(self.n_g_steps):
-                penalty = self.g_step(y, ctx)
-            with torch.no_grad():
-                G = self.g.gradient(y, ctx)
+        G_graph = None  # grad g(y) with its graph, for the next round's first g step
+        for r in range(self.n_f_steps):
+            for j in range(self.n_g_steps):
+                penalty = self.g_step(y, ctx, G_graph if j == 0 else None)
+            # the f step reads grad g(y) at the g it leaves unchanged: the next round's first
+            # g step trains through the same values, so they are computed once, with the graph
+            if r < self.n_f_steps - 1:
+                G_graph = self.g.gradient(y, ctx)
+                G = G_graph.detach()
+            else:
+                with torch.no_grad():
+                    G = self.g.gradient(y, ctx)
             fv, loss_f = self.f_step(x, G, ctx2)
         with torch.no_grad():
             loss_g = (fv[:, 1] - (y * G).sum(-1)).mean(1).sum() + penalty.detach()
