@@ -96,6 +96,10 @@ class InputConvexNetwork(nn.Module):
     z_weights: nn.ParameterList
     positivity: str = "clip"
 
+    def _z_list(self) -> list[torch.Tensor]:
+        """The raw z-weights as a list (a ParameterList's indexing costs microseconds)."""
+        return list(self.z_weights._parameters.values())
+
     def z_weight(self, layer: int) -> torch.Tensor:
         """The effective (non-negative when convex) z-weight matrix of a layer."""
         W = self.z_weights[layer]
@@ -104,8 +108,8 @@ class InputConvexNetwork(nn.Module):
     def effective_z_weights(self) -> list[torch.Tensor]:
         """Every layer's effective z-weights, in order."""
         if self.positivity == "softplus":
-            return [F.softplus(W) for W in self.z_weights]
-        return list(self.z_weights)
+            return [F.softplus(W) for W in self._z_list()]
+        return self._z_list()
 
     def clip_(self) -> InputConvexNetwork:
         """Project the z-weights onto the non-negative orthant in place (``positivity="clip"``).
@@ -114,8 +118,7 @@ class InputConvexNetwork(nn.Module):
         """
         if self.positivity == "clip":
             with torch.no_grad():
-                for W in self.z_weights:
-                    W.clamp_(min=0.0)
+                torch._foreach_clamp_min_(self._z_list(), 0.0)
         return self
 
     def is_convex(self) -> bool:
@@ -127,9 +130,13 @@ class InputConvexNetwork(nn.Module):
 
         A soft alternative to clipping; for a batched network it sums over the K potentials.
         """
-        total = self.z_weights[0].new_zeros(())
-        for i in range(len(self.z_weights)):
-            total = total + F.relu(-self.z_weight(i)).pow(2).sum()
+        # min(W, 0)^2 = max(-W, 0)^2, with one operation less per layer
+        terms = [W.clamp(max=0.0).pow(2).sum() for W in self.effective_z_weights()]
+        if not terms:
+            return self.z_weights[0].new_zeros(()) if len(self.z_weights) else torch.zeros(())
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
         return total
 
 
@@ -909,30 +916,44 @@ class BatchedICNN(InputConvexNetwork):
         xq = torch.einsum("kbi,kbij->kbj", x, Q)
         return xq, (torch.einsum("kbj,kbij->kbi", xq, Q) if need_grad else None)
 
-    def _preactivation(self, l: int, x, u, z, Wz, sel):
+    _LISTS = ("Wx", "b")
+    _CONTEXT_LISTS = ("V", "v", "Wxu", "bxu", "Wzu", "bzu", "Wu")
+
+    def _layer_params(self, index: int | None) -> dict[str, list[torch.Tensor]]:
+        """Every ParameterList as a list, of potential ``index`` only when given, and the
+        effective z-weights as ``"Wz"``: read once a pass (indexing a ParameterList costs
+        microseconds, and a pass reads each several times)."""
+        names = self._LISTS + (self._CONTEXT_LISTS if self.context_features else ())
+        P = {n: list(getattr(self, n)._parameters.values()) for n in names}
+        P["Wz"] = self.effective_z_weights()
+        if index is not None:
+            P = {n: [p[index : index + 1] for p in ps] for n, ps in P.items()}
+        return P
+
+    def _preactivation(self, l: int, x, u, z, P):
         """Pre-activation of layer l, with its x-gate and z-gate (None without a context).
 
         ``W_x^l (x * xgate) + W_u^l u + W_z^l (z * zgate) + b^l``, the PICNN layer.
         """
         xg = zg = None
         if u is None:
-            pre = torch.baddbmm(sel(self.b[l]), x, sel(self.Wx[l]))
+            pre = torch.baddbmm(P["b"][l], x, P["Wx"][l])
             if l > 0:
-                pre = pre + torch.bmm(z, Wz[l - 1])
+                pre = pre + torch.bmm(z, P["Wz"][l - 1])
             return pre, xg, zg
-        xg = torch.baddbmm(sel(self.bxu[l]), u, sel(self.Wxu[l]))
-        pre = torch.baddbmm(sel(self.b[l]), x * xg, sel(self.Wx[l]))
-        pre = pre + torch.bmm(u, sel(self.Wu[l]))
+        xg = torch.baddbmm(P["bxu"][l], u, P["Wxu"][l])
+        pre = torch.baddbmm(P["b"][l], x * xg, P["Wx"][l])
+        pre = pre + torch.bmm(u, P["Wu"][l])
         if l > 0:
-            zg = F.relu(torch.baddbmm(sel(self.bzu[l - 1]), u, sel(self.Wzu[l - 1])))
-            pre = pre + torch.bmm(z * zg, Wz[l - 1])
+            zg = F.relu(torch.baddbmm(P["bzu"][l - 1], u, P["Wzu"][l - 1]))
+            pre = pre + torch.bmm(z * zg, P["Wz"][l - 1])
         return pre, xg, zg
 
-    def _next_context(self, l: int, u, sel):
+    def _next_context(self, l: int, u, P):
         """The context path's next layer (None stays None)."""
         if u is None:
             return None
-        return getattr(F, self.context_activation)(torch.baddbmm(sel(self.v[l]), u, sel(self.V[l])))
+        return getattr(F, self.context_activation)(torch.baddbmm(P["v"][l], u, P["V"][l]))
 
     def value_and_gradient(
         self,
@@ -952,32 +973,33 @@ class BatchedICNN(InputConvexNetwork):
         sel = self._select(index)
         act = convex_activation(self.activation)
         u = self._context(context, x.shape[1], x.shape[0])
-        Wz = [sel(W) for W in self.effective_z_weights()]
-        n_layers = len(self.Wx)
+        P = self._layer_params(index)
+        Wx, Wz = P["Wx"], P["Wz"]
+        n_layers = len(Wx)
         saved = []  # per hidden layer: (act'(pre), x-gate or None, z-gate or None)
         z = None
         for l in range(n_layers - 1):
-            pre, xg, zg = self._preactivation(l, x, u, z, Wz, sel)
+            pre, xg, zg = self._preactivation(l, x, u, z, P)
             saved.append((act.derivative(pre), xg, zg))
             if need_value or l < n_layers - 2:  # the last z feeds the value alone
                 z = act.function(pre)
-            u = self._next_context(l, u, sel)
+            u = self._next_context(l, u, P)
         # output layer (width 1)
         L = n_layers - 1
-        WxL, WzL = sel(self.Wx[L]), Wz[L - 1]  # (K, d, 1), (K, w, 1)
+        WxL, WzL = Wx[L], Wz[L - 1]  # (K, d, 1), (K, w, 1)
         value = None
         if u is None:
             if need_value:
-                value = (torch.baddbmm(sel(self.b[L]), x, WxL) + torch.bmm(z, WzL)).squeeze(-1)
+                value = (torch.baddbmm(P["b"][L], x, WxL) + torch.bmm(z, WzL)).squeeze(-1)
             gx = WxL.transpose(1, 2)  # (K, 1, d)
             gz = WzL.transpose(1, 2)  # (K, 1, w)
         else:
-            xgL = torch.baddbmm(sel(self.bxu[L]), u, sel(self.Wxu[L]))  # (K, B, d)
-            zgL = F.relu(torch.baddbmm(sel(self.bzu[L - 1]), u, sel(self.Wzu[L - 1])))
+            xgL = torch.baddbmm(P["bxu"][L], u, P["Wxu"][L])  # (K, B, d)
+            zgL = F.relu(torch.baddbmm(P["bzu"][L - 1], u, P["Wzu"][L - 1]))
             if need_value:
                 value = (
-                    torch.baddbmm(sel(self.b[L]), x * xgL, WxL)
-                    + torch.bmm(u, sel(self.Wu[L]))
+                    torch.baddbmm(P["b"][L], x * xgL, WxL)
+                    + torch.bmm(u, P["Wu"][L])
                     + torch.bmm(z * zgL, WzL)
                 ).squeeze(-1)
             gx = xgL * WxL.transpose(1, 2)
@@ -986,7 +1008,7 @@ class BatchedICNN(InputConvexNetwork):
         for l in range(L - 1, -1, -1):
             dpre, xg, zg = saved[l]
             delta = gz * dpre  # (K, B, w_l)
-            gxl = torch.bmm(delta, sel(self.Wx[l]).transpose(1, 2))
+            gxl = torch.bmm(delta, Wx[l].transpose(1, 2))
             gx = gx + (gxl if xg is None else gxl * xg)
             if l > 0:
                 gz = torch.bmm(delta, Wz[l - 1].transpose(1, 2))
@@ -1018,14 +1040,14 @@ class BatchedICNN(InputConvexNetwork):
         sel = self._select(index)
         act = convex_activation(self.activation).function
         u = self._context(context, x.shape[1], x.shape[0])
-        Wz = [sel(W) for W in self.effective_z_weights()]
-        n_layers = len(self.Wx)
+        P = self._layer_params(index)
+        n_layers = len(P["Wx"])
         z = None
         for l in range(n_layers):
-            pre, _, _ = self._preactivation(l, x, u, z, Wz, sel)
+            pre, _, _ = self._preactivation(l, x, u, z, P)
             if l < n_layers - 1:
                 z = act(pre)
-                u = self._next_context(l, u, sel)
+                u = self._next_context(l, u, P)
         out = pre.squeeze(-1)
         if self.quadratic:
             xq, _ = self._quadratic(x, u, sel, need_grad=False)
