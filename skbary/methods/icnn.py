@@ -329,17 +329,22 @@ class NWBIteration:
     target: Callable[[int], torch.Tensor] | None = None  # the fixed barycenter (h=None)
 
     def g_step(
-        self, y: torch.Tensor, ctx: torch.Tensor | None, G: torch.Tensor | None = None
+        self,
+        y: torch.Tensor,
+        ctx: torch.Tensor | None,
+        G: torch.Tensor | None = None,
+        G_rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Decrease (10) + lambda R(g) over g; returns lambda R(g) (before the step).
 
-        ``G``: ``grad g(y)`` at the current g with its graph, when the caller has it."""
+        ``G``: ``grad g(y)`` at the current g with its graph, when the caller has it, and
+        ``G_rows`` the same values detached (the tensor f met them as)."""
         # (10) in g: f_k(grad g_k(y)) - <y, grad g_k(y)>; its gradient in the weights of g
         # is <grad f_k(G) - y, dG>, so f is not differentiated twice
         if G is None:
             G = self.g.gradient(y, ctx)
         with torch.no_grad():
-            dfG = self.f.gradient(G, ctx)
+            dfG = self.f.gradient(G if G_rows is None else G_rows, ctx)
         surrogate = ((dfG - y) * G).sum(-1).mean(1).sum()
         R = getattr(self.g, "convexity_penalty", None)
         penalty = self.convexity_penalty * R() if R is not None else G.new_zeros(())
@@ -349,7 +354,9 @@ class NWBIteration:
     def f_step(self, x: torch.Tensor, G: torch.Tensor, ctx2: torch.Tensor | None):
         """Increase (10) over f: mean f_k(grad g_k(y)) - mean f_k(h(z)); clip f."""
         K, B = x.shape[0], self.batch_size
-        fv = self.f(torch.cat([x, G], dim=1), ctx2).view(K, 2, B)  # both halves in one call
+        # both halves in one call; the f of a quantile term looks x up once an iteration
+        rows = self.f.cat_rows([x, G]) if hasattr(self.f, "cat_rows") else torch.cat([x, G], 1)
+        fv = self.f(rows, ctx2).view(K, 2, B)
         loss = (fv[:, 0] - fv[:, 1]).mean(1).sum()
         descend(self.opt_f, loss)
         getattr(self.f, "clip_", lambda: None)()
@@ -389,10 +396,10 @@ class NWBIteration:
     ) -> dict[str, torch.Tensor]:
         """K2 times (K1 g steps, one f step) on inputs y and barycenter points x, both
         (K, B, d); the losses ``{"g", "f"}`` of (10)."""
-        G_graph = None  # grad g(y) with its graph, for the next round's first g step
+        G_graph = G = None  # grad g(y) with its graph (and detached), for the next round
         for r in range(self.n_f_steps):
             for j in range(self.n_g_steps):
-                penalty = self.g_step(y, ctx, G_graph if j == 0 else None)
+                penalty = self.g_step(y, ctx, *((G_graph, G) if j == 0 else (None, None)))
             # the f step reads grad g(y) at the g it leaves unchanged: the next round's first
             # g step trains through the same values, so they are computed once, with the graph
             if r < self.n_f_steps - 1:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -527,7 +528,7 @@ class ConvexQuantileTerm(nn.Module):
         self.register_buffer("active", torch.ones(K, J, 1))  # 1: the direction is kept
         self.slope = nn.Parameter(torch.zeros(K, J, 1))  # c, phi' up to the first knot
         self.raw = nn.Parameter(torch.zeros(K, J, Q - 1))  # r_l, |r_l| the rise over l
-        self._lookup_cache = None
+        self._lookup_cache = None  # OrderedDict of kept lookups (_keep_lookup)
         self._tables_cache = None
         self._refresh_active()
 
@@ -623,22 +624,46 @@ class ConvexQuantileTerm(nn.Module):
             cache[1][key] = tables
         return tables
 
+    #: Lookups kept (the last rows that do not require grad): within one NWB iteration f's
+    #: term meets its barycenter points three times, and grad g(y) twice, among 8 row sets.
+    LOOKUPS_KEPT = 8
+
+    def _cached_lookup(self, x: torch.Tensor, index: int | None):
+        """The kept lookup of the rows x (the same tensor, unchanged, with these knots)."""
+        cache = self.__dict__.get("_lookup_cache")
+        entry = None if cache is None else cache.get((id(x), index))
+        if (
+            entry is not None
+            and entry[0] is x
+            and entry[1] == x._version
+            and entry[2] is self.knots
+            and entry[3] == self.knots._version
+        ):
+            cache.move_to_end((id(x), index))
+            return entry[4]
+        return None
+
+    def _keep_lookup(self, x: torch.Tensor, index: int | None, out: tuple) -> None:
+        if x.requires_grad:
+            return
+        cache = self.__dict__.get("_lookup_cache")
+        if cache is None:
+            cache = self._lookup_cache = OrderedDict()
+        cache[(id(x), index)] = (x, x._version, self.knots, self.knots._version, out)
+        cache.move_to_end((id(x), index))
+        while len(cache) > self.LOOKUPS_KEPT:
+            cache.popitem(last=False)
+
     def _lookup(self, x: torch.Tensor, index: int | None):
         """The parameter-free part at rows x: the interval of every ``t`` (K, J, B), its
         offset in it (t clamped to the knots), ``t`` beyond the clamp, and the knots.
 
-        Kept for the last x that does not require grad, while it is unchanged: NWB
-        evaluates g on the same rows in its K1 g steps."""
-        cache = self._lookup_cache
-        if (
-            cache is not None
-            and cache[0] is x
-            and cache[1] == x._version
-            and cache[2] == index
-            and cache[3] is self.knots
-            and cache[4] == self.knots._version
-        ):
-            return cache[5]
+        Kept for the last :attr:`LOOKUPS_KEPT` row sets that do not require grad, while
+        they are unchanged: NWB evaluates g on the same rows in its K1 g steps, and f on
+        the same barycenter points in its f steps and its h step (:meth:`cat_rows`)."""
+        out = self._cached_lookup(x, index)
+        if out is not None:
+            return out
         sel = BatchedICNN._select(index)
         knots, inner = self._knot_tables(index)[:2]
         t = torch.baddbmm(-sel(self.offset), x, sel(self.directions)).transpose(1, 2)
@@ -647,9 +672,20 @@ class ConvexQuantileTerm(nn.Module):
         # the count of inner knots at or below tc
         i = torch.searchsorted(inner, tc.contiguous(), right=True)
         out = (i, tc - knots.gather(-1, i), t - tc, knots)
-        if not x.requires_grad:
-            self._lookup_cache = (x, x._version, index, self.knots, self.knots._version, out)
+        self._keep_lookup(x, index, out)
         return out
+
+    def cat_rows(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        """``torch.cat(parts, dim=1)`` (row sets (K, B_i, d)) whose lookup is put together
+        from the parts' (kept, or computed and kept): the term is row-wise, so an
+        evaluation on the concatenation reuses the lookups of rows met before or after."""
+        x = torch.cat(parts, dim=1)
+        if x.requires_grad:
+            return x
+        looks = [self._lookup(p, None) for p in parts]
+        out = tuple(torch.cat([lk[j] for lk in looks], dim=-1) for j in range(3))
+        self._keep_lookup(x, None, (*out, looks[0][3]))
+        return x
 
     def value_and_gradient(
         self, x: torch.Tensor, index: int | None = None, need_value: bool = True
@@ -877,6 +913,16 @@ class BatchedICNN(InputConvexNetwork):
             other = getattr(like, "quantile_term", None)
             self.quantile_term.set_(rows, weights=weights, like=other)
         return self
+
+    def cat_rows(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        """``torch.cat(parts, dim=1)``, row sets (K, B_i, d) evaluated together; with a
+        quantile term, its knot lookup of the concatenation is put together from the
+        parts' (:meth:`ConvexQuantileTerm.cat_rows`), so that rows evaluated before or
+        after on their own are looked up once."""
+        term = self.quantile_term
+        if term is not None and term.any_active:
+            return term.cat_rows(parts)
+        return torch.cat(parts, dim=1)
 
     # ------------------------------------------------------------------ forward
     def _context(self, context: torch.Tensor | None, B: int, K: int) -> torch.Tensor | None:
