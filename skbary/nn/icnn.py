@@ -610,19 +610,17 @@ class ConvexQuantileTerm(nn.Module):
 
     def _knot_tables(self, index: int | None) -> tuple[torch.Tensor, ...]:
         """What the knots alone give, kept while they are unchanged: the knots, the inner
-        ones (contiguous), the interval widths and the widths floored at 1e-12."""
-        key = (index, self.knots._version)
+        ones (contiguous), the interval widths and the widths floored at 1e-12; of
+        potential ``index`` only when given."""
         cache = self.__dict__.get("_tables_cache")  # absent from a model pickled without it
-        if cache is None or cache[0] is not self.knots:
-            cache = self._tables_cache = (self.knots, {})
-        tables = cache[1].get(key)
-        if tables is None:
-            knots = BatchedICNN._select(index)(self.knots)
+        if cache is None or cache[0] is not self.knots or cache[1] != self.knots._version:
+            knots = self.knots
             width = knots.diff(dim=-1)
             tables = (knots, knots[..., 1:-1].contiguous(), width, width.clamp_min(1e-12))
-            cache[1].clear()  # one version of the knots at a time
-            cache[1][key] = tables
-        return tables
+            cache = self._tables_cache = (self.knots, self.knots._version, tables)
+        if index is None:
+            return cache[2]
+        return tuple(map(BatchedICNN._select(index), cache[2]))
 
     #: Lookups kept (the last rows that do not require grad): within one NWB iteration f's
     #: term meets its barycenter points three times, and grad g(y) twice, among 8 row sets.
