@@ -259,8 +259,10 @@ def check_potentials(
 
     Optional: ``value_and_gradient(x, context)`` (both in one pass), ``clip_()`` (projection
     onto the convex set after every f step), ``convexity_penalty()`` (``R(g) / lambda``, 0
-    without), ``set_linear_(shift)`` (start ``grad psi_k = x + shift[k]``). ``context`` is
-    the weight vector (B, K) under NWB-II and None under NWB-I.
+    without), ``set_linear_(shift)`` (start ``grad psi_k = x + shift[k]``),
+    ``cat_rows(parts)`` (``torch.cat(parts, dim=1)`` that may share work with the parts'
+    own evaluations: the f step's rows). ``context`` is the weight vector (B, K) under
+    NWB-II and None under NWB-I.
     """
     K, d, c = int(n_models), int(n_features), int(context_features)
     x = torch.zeros(K, 2, d)

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim import optimizer as _torch_optimizer
 
 __all__ = ["LowestSmoothedLoss", "ParameterAverage", "descend", "freeze_", "frozen"]
 
@@ -55,9 +56,10 @@ def _fused_adam_groups(optimizer: torch.optim.Optimizer) -> list[dict] | None:
         return None
     if optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks:
         return None
-    from torch.optim import optimizer as torch_optimizer
-
-    if torch_optimizer._global_optimizer_pre_hooks or torch_optimizer._global_optimizer_post_hooks:
+    if (
+        _torch_optimizer._global_optimizer_pre_hooks
+        or _torch_optimizer._global_optimizer_post_hooks
+    ):
         return None
     groups = optimizer.param_groups
     for group in groups:
