@@ -533,3 +533,47 @@ def test_validation_fraction_scores_held_out_rows_for_skorchs_default_callbacks(
         assert [len(r) for r in fitted._rows] == [len(X) - len(v) for X, v in zip(Xs, held_out)]
     with pytest.raises(ValueError, match="validation_fraction"):
         clone(est).set_params(validation_fraction=0.99).fit(Xs)
+
+
+@pytest.mark.parametrize(
+    "cls, settings",
+    [
+        (torch.optim.Adam, {}),
+        (torch.optim.Adam, {"weight_decay": 0.01, "maximize": True}),
+        (torch.optim.AdamW, {"weight_decay": 0.1}),
+    ],
+)
+def test_descend_takes_torchs_fused_adam_step_bit_for_bit(cls, settings, monkeypatch):
+    from skbary.training.optim import _fused_adam_groups, descend
+
+    calls = []
+    step = cls.step
+
+    def counted(self, *args, **kwargs):
+        calls.append(self)
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "step", counted)
+    runs = []
+    for hooked in (False, True):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        unused = torch.nn.Parameter(torch.ones(2))  # no gradient: skipped, as torch does
+        opt = cls([*net.parameters(), unused], lr=0.01, betas=(0.5, 0.9), fused=True, **settings)
+        if hooked:  # a hook leaves the step to torch
+            opt.register_step_post_hook(lambda *args: None)
+            assert _fused_adam_groups(opt) is None
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(20):
+            x = torch.randn(16, 3, generator=gen)
+            descend(opt, net(x).pow(2).mean())
+        runs.append([p.detach().clone() for p in [*net.parameters(), unused]])
+        assert torch.equal(unused, torch.ones(2))
+    assert sum(c is not calls[-1] for c in calls) == 1  # the fast path's first step: the state
+    assert len(calls) == 21
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
+    # learning-rate schedulers patch the optimiser's step: torch's step runs
+    opt = cls([torch.nn.Parameter(torch.zeros(2))], lr=0.01, fused=True)
+    torch.optim.lr_scheduler.StepLR(opt, 2)
+    assert _fused_adam_groups(opt) is None

@@ -259,8 +259,10 @@ def check_potentials(
 
     Optional: ``value_and_gradient(x, context)`` (both in one pass), ``clip_()`` (projection
     onto the convex set after every f step), ``convexity_penalty()`` (``R(g) / lambda``, 0
-    without), ``set_linear_(shift)`` (start ``grad psi_k = x + shift[k]``). ``context`` is
-    the weight vector (B, K) under NWB-II and None under NWB-I.
+    without), ``set_linear_(shift)`` (start ``grad psi_k = x + shift[k]``),
+    ``cat_rows(parts)`` (``torch.cat(parts, dim=1)`` that may share work with the parts'
+    own evaluations: the f step's rows). ``context`` is the weight vector (B, K) under
+    NWB-II and None under NWB-I.
     """
     K, d, c = int(n_models), int(n_features), int(context_features)
     x = torch.zeros(K, 2, d)
@@ -328,13 +330,23 @@ class NWBIteration:
     generator: torch.Generator
     target: Callable[[int], torch.Tensor] | None = None  # the fixed barycenter (h=None)
 
-    def g_step(self, y: torch.Tensor, ctx: torch.Tensor | None) -> torch.Tensor:
-        """Decrease (10) + lambda R(g) over g; returns lambda R(g) (before the step)."""
+    def g_step(
+        self,
+        y: torch.Tensor,
+        ctx: torch.Tensor | None,
+        G: torch.Tensor | None = None,
+        G_rows: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Decrease (10) + lambda R(g) over g; returns lambda R(g) (before the step).
+
+        ``G``: ``grad g(y)`` at the current g with its graph, when the caller has it, and
+        ``G_rows`` the same values detached (the tensor f met them as)."""
         # (10) in g: f_k(grad g_k(y)) - <y, grad g_k(y)>; its gradient in the weights of g
         # is <grad f_k(G) - y, dG>, so f is not differentiated twice
-        G = self.g.gradient(y, ctx)
+        if G is None:
+            G = self.g.gradient(y, ctx)
         with torch.no_grad():
-            dfG = self.f.gradient(G, ctx)
+            dfG = self.f.gradient(G if G_rows is None else G_rows, ctx)
         surrogate = ((dfG - y) * G).sum(-1).mean(1).sum()
         R = getattr(self.g, "convexity_penalty", None)
         penalty = self.convexity_penalty * R() if R is not None else G.new_zeros(())
@@ -344,23 +356,22 @@ class NWBIteration:
     def f_step(self, x: torch.Tensor, G: torch.Tensor, ctx2: torch.Tensor | None):
         """Increase (10) over f: mean f_k(grad g_k(y)) - mean f_k(h(z)); clip f."""
         K, B = x.shape[0], self.batch_size
-        fv = self.f(torch.cat([x, G], dim=1), ctx2).view(K, 2, B)  # both halves in one call
+        # both halves in one call; the f of a quantile term looks x up once an iteration
+        rows = self.f.cat_rows([x, G]) if hasattr(self.f, "cat_rows") else torch.cat([x, G], 1)
+        fv = self.f(rows, ctx2).view(K, 2, B)
         loss = (fv[:, 0] - fv[:, 1]).mean(1).sum()
         descend(self.opt_f, loss)
         getattr(self.f, "clip_", lambda: None)()
         return fv, loss
 
-    def h_step(self, inputs: torch.Tensor, a_kb: torch.Tensor, ctx) -> torch.Tensor:
-        """Decrease (10) over h: 1/2 |h(z)|^2 - sum_k a_k f_k(h(z))."""
-        K = a_kb.shape[0]
-        xh = self.h(inputs)
+    def h_step(self, xh: torch.Tensor, x: torch.Tensor, a_kb: torch.Tensor, ctx) -> torch.Tensor:
+        """Decrease (10) over h: 1/2 |h(z)|^2 - sum_k a_k f_k(h(z)), from ``xh = h(z)`` (with
+        its graph) and ``x``, its rows detached and repeated for the K potentials."""
         with torch.no_grad():  # d/dh = h - sum_k a_k grad f_k(h)
-            fx, dfx = _value_and_gradient(self.f, xh.detach().unsqueeze(0).expand(K, -1, -1), ctx)
+            fx, dfx = _value_and_gradient(self.f, x, ctx)
             direction = (xh - (a_kb[..., None] * dfx).sum(0)) / self.batch_size
             loss = 0.5 * (xh * xh).sum(-1).mean() - (a_kb * fx).sum(0).mean()
-        self.opt_h.zero_grad(set_to_none=True)
-        xh.backward(direction)
-        self.opt_h.step()
+        descend(self.opt_h, xh, direction)
         return loss
 
     def __call__(self, i: int) -> Mapping[str, torch.Tensor]:
@@ -375,22 +386,30 @@ class NWBIteration:
             ctx, ctx2, a_kb = a, torch.cat([a, a]), a.T  # context (B, K); a per input (K, B)
         else:
             a, ctx, ctx2, a_kb = None, None, None, self.weights[:, None]
-        inputs = generator_input(z, a)
-        with torch.no_grad():
-            x = self.h(inputs).unsqueeze(0).expand(y.shape[0], -1, -1)
+        # one pass of h serves the potential steps (its points, detached) and the h step
+        # (its graph): h does not change in between
+        xh = self.h(generator_input(z, a))
+        x = xh.detach().unsqueeze(0).expand(y.shape[0], -1, -1)
         losses = self._potential_steps(y, x, ctx, ctx2)
-        return {**losses, "h": self.h_step(inputs, a_kb, ctx)}
+        return {**losses, "h": self.h_step(xh, x, a_kb, ctx)}
 
     def _potential_steps(
         self, y: torch.Tensor, x: torch.Tensor, ctx: torch.Tensor | None, ctx2
     ) -> dict[str, torch.Tensor]:
         """K2 times (K1 g steps, one f step) on inputs y and barycenter points x, both
         (K, B, d); the losses ``{"g", "f"}`` of (10)."""
-        for _ in range(self.n_f_steps):
-            for _ in range(self.n_g_steps):
-                penalty = self.g_step(y, ctx)
-            with torch.no_grad():
-                G = self.g.gradient(y, ctx)
+        G_graph = G = None  # grad g(y) with its graph (and detached), for the next round
+        for r in range(self.n_f_steps):
+            for j in range(self.n_g_steps):
+                penalty = self.g_step(y, ctx, *((G_graph, G) if j == 0 else (None, None)))
+            # the f step reads grad g(y) at the g it leaves unchanged: the next round's first
+            # g step trains through the same values, so they are computed once, with the graph
+            if r < self.n_f_steps - 1:
+                G_graph = self.g.gradient(y, ctx)
+                G = G_graph.detach()
+            else:
+                with torch.no_grad():
+                    G = self.g.gradient(y, ctx)
             fv, loss_f = self.f_step(x, G, ctx2)
         with torch.no_grad():
             loss_g = (fv[:, 1] - (y * G).sum(-1)).mean(1).sum() + penalty.detach()

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -96,6 +97,10 @@ class InputConvexNetwork(nn.Module):
     z_weights: nn.ParameterList
     positivity: str = "clip"
 
+    def _z_list(self) -> list[torch.Tensor]:
+        """The raw z-weights as a list (a ParameterList's indexing costs microseconds)."""
+        return list(self.z_weights._parameters.values())
+
     def z_weight(self, layer: int) -> torch.Tensor:
         """The effective (non-negative when convex) z-weight matrix of a layer."""
         W = self.z_weights[layer]
@@ -104,8 +109,8 @@ class InputConvexNetwork(nn.Module):
     def effective_z_weights(self) -> list[torch.Tensor]:
         """Every layer's effective z-weights, in order."""
         if self.positivity == "softplus":
-            return [F.softplus(W) for W in self.z_weights]
-        return list(self.z_weights)
+            return [F.softplus(W) for W in self._z_list()]
+        return self._z_list()
 
     def clip_(self) -> InputConvexNetwork:
         """Project the z-weights onto the non-negative orthant in place (``positivity="clip"``).
@@ -114,8 +119,7 @@ class InputConvexNetwork(nn.Module):
         """
         if self.positivity == "clip":
             with torch.no_grad():
-                for W in self.z_weights:
-                    W.clamp_(min=0.0)
+                torch._foreach_clamp_min_(self._z_list(), 0.0)
         return self
 
     def is_convex(self) -> bool:
@@ -127,9 +131,13 @@ class InputConvexNetwork(nn.Module):
 
         A soft alternative to clipping; for a batched network it sums over the K potentials.
         """
-        total = self.z_weights[0].new_zeros(())
-        for i in range(len(self.z_weights)):
-            total = total + F.relu(-self.z_weight(i)).pow(2).sum()
+        # min(W, 0)^2 = max(-W, 0)^2, with one operation less per layer
+        terms = [W.clamp(max=0.0).pow(2).sum() for W in self.effective_z_weights()]
+        if not terms:
+            return self.z_weights[0].new_zeros(()) if len(self.z_weights) else torch.zeros(())
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
         return total
 
 
@@ -520,7 +528,8 @@ class ConvexQuantileTerm(nn.Module):
         self.register_buffer("active", torch.ones(K, J, 1))  # 1: the direction is kept
         self.slope = nn.Parameter(torch.zeros(K, J, 1))  # c, phi' up to the first knot
         self.raw = nn.Parameter(torch.zeros(K, J, Q - 1))  # r_l, |r_l| the rise over l
-        self._lookup_cache = None
+        self._lookup_cache = None  # OrderedDict of kept lookups (_keep_lookup)
+        self._tables_cache = None
         self._refresh_active()
 
     def _refresh_active(self) -> None:
@@ -541,6 +550,7 @@ class ConvexQuantileTerm(nn.Module):
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
+        self._lookup_cache = self._tables_cache = None  # the knots may have changed
         self._refresh_active()
 
     @classmethod
@@ -596,33 +606,84 @@ class ConvexQuantileTerm(nn.Module):
                 self.active[k, :, 0] = self.non_gaussian(xs, D, o).to(self.active)
         self.is_set.fill_(True)
         self._refresh_active()
-        self._lookup_cache = None
+        self._lookup_cache = self._tables_cache = None
+
+    def _knot_tables(self, index: int | None) -> tuple[torch.Tensor, ...]:
+        """What the knots alone give, kept while they are unchanged: the knots, the inner
+        ones (contiguous), the interval widths and the widths floored at 1e-12; of
+        potential ``index`` only when given."""
+        cache = self.__dict__.get("_tables_cache")  # absent from a model pickled without it
+        if cache is None or cache[0] is not self.knots or cache[1] != self.knots._version:
+            knots = self.knots
+            width = knots.diff(dim=-1)
+            tables = (knots, knots[..., 1:-1].contiguous(), width, width.clamp_min(1e-12))
+            cache = self._tables_cache = (self.knots, self.knots._version, tables)
+        if index is None:
+            return cache[2]
+        return tuple(map(BatchedICNN._select(index), cache[2]))
+
+    #: Lookups kept (the last rows that do not require grad): within one NWB iteration f's
+    #: term meets its barycenter points three times, and grad g(y) twice, among 8 row sets.
+    LOOKUPS_KEPT = 8
+
+    def _cached_lookup(self, x: torch.Tensor, index: int | None):
+        """The kept lookup of the rows x (the same tensor, unchanged, with these knots)."""
+        cache = self.__dict__.get("_lookup_cache")
+        entry = None if cache is None else cache.get((id(x), index))
+        if (
+            entry is not None
+            and entry[0] is x
+            and entry[1] == x._version
+            and entry[2] is self.knots
+            and entry[3] == self.knots._version
+        ):
+            cache.move_to_end((id(x), index))
+            return entry[4]
+        return None
+
+    def _keep_lookup(self, x: torch.Tensor, index: int | None, out: tuple) -> None:
+        if x.requires_grad:
+            return
+        cache = self.__dict__.get("_lookup_cache")
+        if cache is None:
+            cache = self._lookup_cache = OrderedDict()
+        cache[(id(x), index)] = (x, x._version, self.knots, self.knots._version, out)
+        cache.move_to_end((id(x), index))
+        while len(cache) > self.LOOKUPS_KEPT:
+            cache.popitem(last=False)
 
     def _lookup(self, x: torch.Tensor, index: int | None):
         """The parameter-free part at rows x: the interval of every ``t`` (K, J, B), its
         offset in it (t clamped to the knots), ``t`` beyond the clamp, and the knots.
 
-        Kept for the last x that does not require grad, while it is unchanged: NWB
-        evaluates g on the same rows in its K1 g steps."""
-        cache = self._lookup_cache
-        if (
-            cache is not None
-            and cache[0] is x
-            and cache[1] == x._version
-            and cache[2] == index
-            and cache[3] is self.knots
-        ):
-            return cache[4]
+        Kept for the last :attr:`LOOKUPS_KEPT` row sets that do not require grad, while
+        they are unchanged: NWB evaluates g on the same rows in its K1 g steps, and f on
+        the same barycenter points in its f steps and its h step (:meth:`cat_rows`)."""
+        out = self._cached_lookup(x, index)
+        if out is not None:
+            return out
         sel = BatchedICNN._select(index)
-        knots = sel(self.knots)
+        knots, inner = self._knot_tables(index)[:2]
         t = torch.baddbmm(-sel(self.offset), x, sel(self.directions)).transpose(1, 2)
-        tc = torch.minimum(torch.maximum(t, knots[..., :1]), knots[..., -1:])
-        i = torch.searchsorted(knots, tc.contiguous(), right=True) - 1
-        i = i.clamp(0, knots.shape[-1] - 2)
+        tc = t.clamp(knots[..., :1], knots[..., -1:])
+        # the interval i in [0, Q - 2] with t_i <= tc < t_{i+1} (the last one up to t_Q):
+        # the count of inner knots at or below tc
+        i = torch.searchsorted(inner, tc.contiguous(), right=True)
         out = (i, tc - knots.gather(-1, i), t - tc, knots)
-        if not x.requires_grad:
-            self._lookup_cache = (x, x._version, index, self.knots, out)
+        self._keep_lookup(x, index, out)
         return out
+
+    def cat_rows(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        """``torch.cat(parts, dim=1)`` (row sets (K, B_i, d)) whose lookup is put together
+        from the parts' (kept, or computed and kept): the term is row-wise, so an
+        evaluation on the concatenation reuses the lookups of rows met before or after."""
+        x = torch.cat(parts, dim=1)
+        if x.requires_grad:
+            return x
+        looks = [self._lookup(p, None) for p in parts]
+        out = tuple(torch.cat([lk[j] for lk in looks], dim=-1) for j in range(3))
+        self._keep_lookup(x, None, (*out, looks[0][3]))
+        return x
 
     def value_and_gradient(
         self, x: torch.Tensor, index: int | None = None, need_value: bool = True
@@ -631,13 +692,13 @@ class ConvexQuantileTerm(nn.Module):
         ``index=k`` term k alone on x (1, B, d). Differentiable in the parameters."""
         sel = BatchedICNN._select(index)
         i, r, beyond, knots = self._lookup(x, index)
+        _, _, width, safe_width = self._knot_tables(index)
         rise = self.scale * _reflect(sel(self.raw))
         slope = self.scale * sel(self.slope)
         if self._kept != "all":  # dropped directions: phi = 0, no gradient to their parameters
             keep = sel(self.active)
             rise, slope = rise * keep, slope * keep
-        width = knots.diff(dim=-1)
-        s = rise / width.clamp_min(1e-12)  # phi'' on each interval
+        s = rise / safe_width  # phi'' on each interval
         v = torch.cat([slope, slope + rise.cumsum(-1)], -1)  # phi'(t_i)
         vi, si = v.gather(-1, i), s.gather(-1, i)
         dphi = vi + si * r  # (K, J, B)
@@ -652,6 +713,7 @@ class ConvexQuantileTerm(nn.Module):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_lookup_cache"] = None  # rows of the last batch: not part of the model
+        state["_tables_cache"] = None
         return state
 
     def extra_repr(self) -> str:
@@ -850,6 +912,16 @@ class BatchedICNN(InputConvexNetwork):
             self.quantile_term.set_(rows, weights=weights, like=other)
         return self
 
+    def cat_rows(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        """``torch.cat(parts, dim=1)``, row sets (K, B_i, d) evaluated together; with a
+        quantile term, its knot lookup of the concatenation is put together from the
+        parts' (:meth:`ConvexQuantileTerm.cat_rows`), so that rows evaluated before or
+        after on their own are looked up once."""
+        term = self.quantile_term
+        if term is not None and term.any_active:
+            return term.cat_rows(parts)
+        return torch.cat(parts, dim=1)
+
     # ------------------------------------------------------------------ forward
     def _context(self, context: torch.Tensor | None, B: int, K: int) -> torch.Tensor | None:
         if self.context_features == 0:
@@ -888,30 +960,44 @@ class BatchedICNN(InputConvexNetwork):
         xq = torch.einsum("kbi,kbij->kbj", x, Q)
         return xq, (torch.einsum("kbj,kbij->kbi", xq, Q) if need_grad else None)
 
-    def _preactivation(self, l: int, x, u, z, Wz, sel):
+    _LISTS = ("Wx", "b")
+    _CONTEXT_LISTS = ("V", "v", "Wxu", "bxu", "Wzu", "bzu", "Wu")
+
+    def _layer_params(self, index: int | None) -> dict[str, list[torch.Tensor]]:
+        """Every ParameterList as a list, of potential ``index`` only when given, and the
+        effective z-weights as ``"Wz"``: read once a pass (indexing a ParameterList costs
+        microseconds, and a pass reads each several times)."""
+        names = self._LISTS + (self._CONTEXT_LISTS if self.context_features else ())
+        P = {n: list(getattr(self, n)._parameters.values()) for n in names}
+        P["Wz"] = self.effective_z_weights()
+        if index is not None:
+            P = {n: [p[index : index + 1] for p in ps] for n, ps in P.items()}
+        return P
+
+    def _preactivation(self, l: int, x, u, z, P):
         """Pre-activation of layer l, with its x-gate and z-gate (None without a context).
 
         ``W_x^l (x * xgate) + W_u^l u + W_z^l (z * zgate) + b^l``, the PICNN layer.
         """
         xg = zg = None
         if u is None:
-            pre = torch.baddbmm(sel(self.b[l]), x, sel(self.Wx[l]))
+            pre = torch.baddbmm(P["b"][l], x, P["Wx"][l])
             if l > 0:
-                pre = pre + torch.bmm(z, Wz[l - 1])
+                pre = pre + torch.bmm(z, P["Wz"][l - 1])
             return pre, xg, zg
-        xg = torch.baddbmm(sel(self.bxu[l]), u, sel(self.Wxu[l]))
-        pre = torch.baddbmm(sel(self.b[l]), x * xg, sel(self.Wx[l]))
-        pre = pre + torch.bmm(u, sel(self.Wu[l]))
+        xg = torch.baddbmm(P["bxu"][l], u, P["Wxu"][l])
+        pre = torch.baddbmm(P["b"][l], x * xg, P["Wx"][l])
+        pre = pre + torch.bmm(u, P["Wu"][l])
         if l > 0:
-            zg = F.relu(torch.baddbmm(sel(self.bzu[l - 1]), u, sel(self.Wzu[l - 1])))
-            pre = pre + torch.bmm(z * zg, Wz[l - 1])
+            zg = F.relu(torch.baddbmm(P["bzu"][l - 1], u, P["Wzu"][l - 1]))
+            pre = pre + torch.bmm(z * zg, P["Wz"][l - 1])
         return pre, xg, zg
 
-    def _next_context(self, l: int, u, sel):
+    def _next_context(self, l: int, u, P):
         """The context path's next layer (None stays None)."""
         if u is None:
             return None
-        return getattr(F, self.context_activation)(torch.baddbmm(sel(self.v[l]), u, sel(self.V[l])))
+        return getattr(F, self.context_activation)(torch.baddbmm(P["v"][l], u, P["V"][l]))
 
     def value_and_gradient(
         self,
@@ -931,31 +1017,33 @@ class BatchedICNN(InputConvexNetwork):
         sel = self._select(index)
         act = convex_activation(self.activation)
         u = self._context(context, x.shape[1], x.shape[0])
-        Wz = [sel(W) for W in self.effective_z_weights()]
-        n_layers = len(self.Wx)
+        P = self._layer_params(index)
+        Wx, Wz = P["Wx"], P["Wz"]
+        n_layers = len(Wx)
         saved = []  # per hidden layer: (act'(pre), x-gate or None, z-gate or None)
         z = None
         for l in range(n_layers - 1):
-            pre, xg, zg = self._preactivation(l, x, u, z, Wz, sel)
+            pre, xg, zg = self._preactivation(l, x, u, z, P)
             saved.append((act.derivative(pre), xg, zg))
-            z = act.function(pre)
-            u = self._next_context(l, u, sel)
+            if need_value or l < n_layers - 2:  # the last z feeds the value alone
+                z = act.function(pre)
+            u = self._next_context(l, u, P)
         # output layer (width 1)
         L = n_layers - 1
-        WxL, WzL = sel(self.Wx[L]), Wz[L - 1]  # (K, d, 1), (K, w, 1)
+        WxL, WzL = Wx[L], Wz[L - 1]  # (K, d, 1), (K, w, 1)
         value = None
         if u is None:
             if need_value:
-                value = (torch.baddbmm(sel(self.b[L]), x, WxL) + torch.bmm(z, WzL)).squeeze(-1)
+                value = (torch.baddbmm(P["b"][L], x, WxL) + torch.bmm(z, WzL)).squeeze(-1)
             gx = WxL.transpose(1, 2)  # (K, 1, d)
             gz = WzL.transpose(1, 2)  # (K, 1, w)
         else:
-            xgL = torch.baddbmm(sel(self.bxu[L]), u, sel(self.Wxu[L]))  # (K, B, d)
-            zgL = F.relu(torch.baddbmm(sel(self.bzu[L - 1]), u, sel(self.Wzu[L - 1])))
+            xgL = torch.baddbmm(P["bxu"][L], u, P["Wxu"][L])  # (K, B, d)
+            zgL = F.relu(torch.baddbmm(P["bzu"][L - 1], u, P["Wzu"][L - 1]))
             if need_value:
                 value = (
-                    torch.baddbmm(sel(self.b[L]), x * xgL, WxL)
-                    + torch.bmm(u, sel(self.Wu[L]))
+                    torch.baddbmm(P["b"][L], x * xgL, WxL)
+                    + torch.bmm(u, P["Wu"][L])
                     + torch.bmm(z * zgL, WzL)
                 ).squeeze(-1)
             gx = xgL * WxL.transpose(1, 2)
@@ -964,7 +1052,7 @@ class BatchedICNN(InputConvexNetwork):
         for l in range(L - 1, -1, -1):
             dpre, xg, zg = saved[l]
             delta = gz * dpre  # (K, B, w_l)
-            gxl = torch.bmm(delta, sel(self.Wx[l]).transpose(1, 2))
+            gxl = torch.bmm(delta, Wx[l].transpose(1, 2))
             gx = gx + (gxl if xg is None else gxl * xg)
             if l > 0:
                 gz = torch.bmm(delta, Wz[l - 1].transpose(1, 2))
@@ -996,14 +1084,14 @@ class BatchedICNN(InputConvexNetwork):
         sel = self._select(index)
         act = convex_activation(self.activation).function
         u = self._context(context, x.shape[1], x.shape[0])
-        Wz = [sel(W) for W in self.effective_z_weights()]
-        n_layers = len(self.Wx)
+        P = self._layer_params(index)
+        n_layers = len(P["Wx"])
         z = None
         for l in range(n_layers):
-            pre, _, _ = self._preactivation(l, x, u, z, Wz, sel)
+            pre, _, _ = self._preactivation(l, x, u, z, P)
             if l < n_layers - 1:
                 z = act(pre)
-                u = self._next_context(l, u, sel)
+                u = self._next_context(l, u, P)
         out = pre.squeeze(-1)
         if self.quadratic:
             xq, _ = self._quadratic(x, u, sel, need_grad=False)
