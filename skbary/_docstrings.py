@@ -54,7 +54,8 @@ default=None
         range. ``"auto"``: that box when the rows show it is their law's own, i.e. when at
         least 1 % of the values repeat one of its faces
         (:func:`~skbary.nn.bounded.share_on_faces`: pixels at 0, clipped or count data), and
-        no box for continuous data (each face reached by one row); the box used is
+        no box for continuous data (each face reached by one row) nor for the user's own
+        generator (which may end in its own squashing layer); the box used is
         ``bounds_``. ``(low, high)``: two numbers (for every feature) or two arrays of one
         value per feature, which must hold every input row. None: no box. It applies to the
         generator, not to the maps of ``transform``. Clipping samples afterwards is no

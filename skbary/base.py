@@ -1402,7 +1402,8 @@ class NeuralBarycenter(TrainingStateMixin, BaseBarycenter):
         rw = self._row_weights_or_none() or [None] * len(marginals)
         means = [np.average(m, axis=0, weights=w) for m, w in zip(marginals, rw)]
         if "bounds" in self._parameter_constraints:  # the generator's box, in data units
-            self.bounds_ = resolve_bounds(self.bounds, marginals) if self._boxes() else None
+            boxes = self._boxes() and (self.bounds != "auto" or self._uses_default("generator"))
+            self.bounds_ = resolve_bounds(self.bounds, marginals) if boxes else None
             if self.bounds_ is not None:  # where a fresh boxed network starts: the mean
                 self._box_start = np.asarray(weights) @ np.stack(means)
         if enabled:

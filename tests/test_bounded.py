@@ -143,6 +143,10 @@ def test_every_generator_takes_the_box(make):
     rng = np.random.RandomState(0)
     continuous = make(random_state=0).fit([rng.randn(200, 3), rng.randn(200, 3)])
     assert continuous.bounds_ is None and not isinstance(continuous.generator_, BoxOutput)
+    # a user's generator may squash its own outputs: "auto" leaves it as given, "data" boxes it
+    own = dict(generator=lambda in_features, out_features: nn.Linear(in_features, out_features))
+    assert make(random_state=0, **own).fit(X).bounds_ is None
+    assert isinstance(make(bounds="data", random_state=0, **own).fit(X).generator_, BoxOutput)
     assert "_box_start" not in vars(boxed)  # used once, to build the box
     Y0, Y = free.sample(2000, random_state=0), boxed.sample(2000, random_state=0)
     assert np.mean(Y0 < -0.02) > 0.05  # without the box the background crosses its bound
