@@ -133,12 +133,7 @@ class InputConvexNetwork(nn.Module):
         """
         # min(W, 0)^2 = max(-W, 0)^2, with one operation less per layer
         terms = [W.clamp(max=0.0).pow(2).sum() for W in self.effective_z_weights()]
-        if not terms:
-            return self.z_weights[0].new_zeros(()) if len(self.z_weights) else torch.zeros(())
-        total = terms[0]
-        for term in terms[1:]:
-            total = total + term
-        return total
+        return sum(terms[1:], terms[0]) if terms else torch.zeros(())
 
 
 class FICNN(InputConvexNetwork):
